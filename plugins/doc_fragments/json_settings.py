@@ -1,0 +1,35 @@
+# -*- coding: utf-8 -*-
+# Copyright: multiarch.buildhost contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    """Options shared by the modules that merge settings into a Docker JSON file."""
+
+    DOCUMENTATION = r"""
+options:
+  settings:
+    description:
+      - Settings deep-merged into the file. Objects merge key by key; lists and scalars replace what is there.
+      - Keys that are not named here are kept as they are.
+    type: dict
+    default: {}
+  remove_keys:
+    description:
+      - Keys removed from the file before O(settings) is merged, as dotted paths such as V(features.buildkit).
+      - A path that does not exist is ignored.
+    type: list
+    elements: str
+    default: []
+  backup:
+    description:
+      - Keep a timestamped copy of the previous file next to it before it is replaced.
+    type: bool
+    default: false
+notes:
+  - The file is parsed before anything is written. A file that is not a JSON object (malformed JSON, a byte-order
+    mark, an array at the top level), a symbolic link or a directory fails the task and is left byte-for-byte intact.
+  - The new file is written to a temporary file in the same directory and renamed into place, so a reader sees
+    either the old or the new file.
+"""

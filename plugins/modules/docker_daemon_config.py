@@ -1,0 +1,151 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: multiarch.buildhost contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: docker_daemon_config
+short_description: Merge settings into the Docker daemon's configuration (daemon.json)
+version_added: 0.1.0
+description:
+  - Deep-merges settings into C(/etc/docker/daemon.json) and sets C(experimental), which dockerd reads as a
+    JSON B(boolean).
+  - Every other key (C(registry-mirrors), C(log-driver), C(features), ...) is kept, and the file keeps its owner
+    and mode. A new file is C(0644), owned by root.
+  - Before anything is written, the candidate file is checked with C(dockerd --validate) where the installed
+    dockerd supports it (Docker 23.0 and newer). A candidate that dockerd rejects fails the task.
+  - The module does not restart dockerd; RV(restart_required) tells the caller to (the P(multiarch.buildhost.docker#role) role
+    restarts it and rolls back when it does not come back).
+author: multiarch.buildhost contributors
+extends_documentation_fragment:
+  - multiarch.buildhost.attributes
+  - multiarch.buildhost.json_settings
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+options:
+  path:
+    description:
+      - The daemon configuration file.
+    type: path
+    default: /etc/docker/daemon.json
+  experimental:
+    description:
+      - Written as JSON V(true) or V(false). Set to V(null) to leave the key as it is.
+    type: bool
+    default: true
+  validate:
+    description:
+      - Check the candidate with C(dockerd --validate --config-file) before writing it.
+      - Where dockerd is missing or too old to validate, the file is written and RV(validation) says it was not checked.
+    type: bool
+    default: true
+"""
+
+EXAMPLES = r"""
+- name: Enable experimental features and the containerd image store
+  multiarch.buildhost.docker_daemon_config:
+    settings:
+      features:
+        containerd-snapshotter: true
+  register: daemon_config
+
+- name: Drop a mirror setting, keep the rest
+  multiarch.buildhost.docker_daemon_config:
+    remove_keys:
+      - registry-mirrors
+    backup: true
+"""
+
+RETURN = r"""
+path:
+  description: The file that was managed.
+  returned: always
+  type: str
+  sample: /etc/docker/daemon.json
+config:
+  description: The resulting daemon configuration.
+  returned: always
+  type: dict
+  sample: {"experimental": true, "features": {"containerd-snapshotter": true}}
+restart_required:
+  description: Whether dockerd must be restarted to apply the change (true exactly when the content changed).
+  returned: always
+  type: bool
+validated:
+  description: Whether dockerd checked the candidate file.
+  returned: always
+  type: bool
+validation:
+  description: How the candidate was checked, or why it was not.
+  returned: always
+  type: str
+  sample: "not validated: this dockerd has no --validate option (it arrived in Docker 23.0)"
+backup_file:
+  description: The copy of the previous file, when O(backup) made one.
+  returned: changed and O(backup=true) and the file existed
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.multiarch.buildhost.plugins.module_utils._atomic_file import FileRefused, read_regular_file
+from ansible_collections.multiarch.buildhost.plugins.module_utils._dockerd import (
+    DaemonConfigRejected,
+    Validation,
+    validate_daemon_config,
+)
+from ansible_collections.multiarch.buildhost.plugins.module_utils._json_config import apply_json_update
+from ansible_collections.multiarch.buildhost.plugins.module_utils._json_file import JsonFileError, plan_update
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type="path", default="/etc/docker/daemon.json"),
+            experimental=dict(type="bool", default=True),
+            settings=dict(type="dict", default={}),
+            remove_keys=dict(type="list", elements="str", default=[], no_log=False),
+            validate=dict(type="bool", default=True),
+            backup=dict(type="bool", default=False),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    path = p["path"]
+    overlay = dict(p["settings"])
+    if p["experimental"] is not None:
+        overlay["experimental"] = p["experimental"]
+    try:
+        before = read_regular_file(path)
+        update = plan_update(path, before, overlay, p["remove_keys"])
+    except (FileRefused, JsonFileError) as exc:
+        module.fail_json(msg=str(exc), path=path)
+
+    validation = Validation(False, "not validated: validate=false")
+    if update.changed and p["validate"]:
+        try:
+            validation = validate_daemon_config(module, update.after_text, path)
+        except DaemonConfigRejected as exc:
+            module.fail_json(msg=str(exc), path=path)
+    elif not update.changed:
+        validation = Validation(False, "not validated: nothing to change")
+
+    # dockerd reads the file as root; an existing file keeps whatever owner and mode the admin chose.
+    mode, uid, gid = (before.mode, before.uid, before.gid) if before.exists else (0o644, 0, 0)
+    result = apply_json_update(module, update, mode, uid, gid)
+    module.exit_json(
+        restart_required=update.changed,
+        validated=validation.validated,
+        validation=validation.detail,
+        **result,
+    )
+
+
+if __name__ == "__main__":
+    main()
