@@ -15,7 +15,7 @@ description:
   - The file is owned by O(owner), mode C(0600) (a more open mode is narrowed), and a C(~/.docker) directory
     the module creates is C(0700).
   - Registry credentials found in the file or in O(settings) never appear in the result, the diff or the logs.
-author: multiarch.buildhost contributors
+author: Multiarch Buildhost Team (@multiarch-buildhost)
 extends_documentation_fragment:
   - multiarch.buildhost.attributes
   - multiarch.buildhost.json_settings

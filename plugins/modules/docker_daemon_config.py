@@ -17,7 +17,7 @@ description:
     dockerd supports it (Docker 23.0 and newer). A candidate that dockerd rejects fails the task.
   - The module does not restart dockerd; RV(restart_required) tells the caller to (the P(multiarch.buildhost.docker#role) role
     restarts it and rolls back when it does not come back).
-author: multiarch.buildhost contributors
+author: Multiarch Buildhost Team (@multiarch-buildhost)
 extends_documentation_fragment:
   - multiarch.buildhost.attributes
   - multiarch.buildhost.json_settings

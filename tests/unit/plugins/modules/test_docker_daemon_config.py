@@ -7,7 +7,6 @@ import stat
 import pytest
 
 
-
 @pytest.fixture
 def daemon_json(tmp_path):
     return str(tmp_path / "daemon.json")

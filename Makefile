@@ -1,0 +1,55 @@
+# One entry point for people and CI. `make test` is what .ci/run calls.
+SHELL := /bin/bash
+VENV  ?= .venv
+BIN   := $(abspath $(VENV))/bin
+PY    := $(BIN)/python
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(abspath ansible.cfg)
+SANITY_TREE := build/ansible_collections/multiarch/buildhost
+SCENARIOS ?= $(notdir $(wildcard molecule/*))
+
+.PHONY: test venv lab lab-down units sanity lint molecule $(addprefix molecule-,$(SCENARIOS)) demo demo-clean bench-smoke clean collection-link
+
+test: venv lab units sanity lint molecule bench-smoke  ## everything CI runs
+
+venv: $(VENV)/.installed collection-link
+$(VENV)/.installed: requirements.txt
+	python3 -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+collection-link:  ## expose the checkout as ansible_collections/multiarch/buildhost
+	@mkdir -p .collection/ansible_collections/multiarch
+	@ln -sfn ../../.. .collection/ansible_collections/multiarch/buildhost
+
+lab: venv  ## Docker engine, test-host images, local registry, ansible-test offline bootstrap
+	tests/lab/engine.sh up
+	tests/lab/images.sh 12 13
+	tests/lab/registry.sh up
+	tests/lab/ansible-test-offline.sh $(PY)
+
+lab-down:
+	tests/lab/registry.sh down
+	tests/lab/engine.sh down
+
+units: venv
+	$(BIN)/pytest -q tests/unit
+
+sanity: venv  ## ansible-test needs the collection under ansible_collections/<ns>/<name>, as a git tree
+	rm -rf build/ansible_collections && mkdir -p $(SANITY_TREE)
+	git ls-files -co --exclude-standard -z | grep -zv '^tests/lab/' | xargs -0 cp --parents -t $(SANITY_TREE)
+	cd $(SANITY_TREE) && git init -q && git add -A && \
+	  $(BIN)/ansible-test sanity --local --python 3.11 --color no
+
+lint: venv
+	$(BIN)/ansible-lint --offline --profile production
+
+molecule: $(addprefix molecule-,$(SCENARIOS))
+$(addprefix molecule-,$(SCENARIOS)): molecule-%: venv
+	cd . && $(BIN)/molecule test -s $*
+
+bench-smoke: venv
+	@if [ -x bench/run.sh ]; then bench/run.sh --smoke; else echo "bench: not written yet"; fi
+
+clean:
+	rm -rf build .collection
