@@ -25,6 +25,7 @@ collection-link:  ## expose the checkout as ansible_collections/multiarch/buildh
 lab: venv  ## Docker engine, test-host images, local registry, ansible-test offline bootstrap
 	tests/lab/engine.sh up
 	tests/lab/images.sh 12 13
+	tests/lab/rootfs.sh
 	tests/lab/registry.sh up
 	tests/lab/ansible-test-offline.sh $(PY)
 

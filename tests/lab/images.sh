@@ -22,7 +22,11 @@ build() {
     # wipe the controller's and the other hosts' handlers: masked here, unmasked only by the test that
     # proves persistence. systemd-modules-load cannot work in a container.
     for unit in systemd-binfmt.service systemd-modules-load.service; do ln -sf /dev/null "$root/etc/systemd/system/$unit"; done
-    rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+    # Ship no package lists (they go stale) and date the empty lists directory to the epoch, so apt's
+    # cache_valid_time sees an old cache, as on a host that has not run apt-get update in a while.
+    rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/cache/apt/*.bin "$root"/var/lib/apt/lists/*
+    mkdir -p "$root"/var/lib/apt/lists/partial
+    touch -d @0 "$root"/var/lib/apt/lists
     tar -C "$root" -c . | docker import -c 'CMD ["/lib/systemd/systemd"]' -c 'ENV container=docker' - "$tag" >/dev/null
     rm -rf "$root" "$root.log"
   fi

@@ -1,0 +1,102 @@
+# -*- coding: utf-8 -*-
+# Copyright: multiarch.buildhost contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Read what a host's Docker Engine is: versions, experimental flag, buildx, image store."""
+from __future__ import annotations
+
+from typing import Any
+
+from ansible_collections.multiarch.buildhost.plugins.module_utils._docker_cli import DockerCli, DockerCliError
+from ansible_collections.multiarch.buildhost.plugins.module_utils._version import UnparsableVersion, version_at_least
+
+CONTAINERD_SNAPSHOTTER = "io.containerd.snapshotter.v1"
+# The "containerd-snapshotter" feature flag exists in daemon.json from Docker 24.0 on.
+SNAPSHOTTER_SINCE = "24.0"
+
+
+def uses_containerd_image_store(info: dict[str, Any]) -> bool:
+    """dockerd reports the containerd store as a driver-type entry in DriverStatus."""
+    return any(pair[:2] == ["driver-type", CONTAINERD_SNAPSHOTTER] for pair in info.get("DriverStatus") or [])
+
+
+def buildx_version_from(output: str) -> str | None:
+    """``github.com/docker/buildx 0.13.1+ds1 0.13.1+ds1-3`` or ``... v0.17.1 abc123`` -> ``0.13.1+ds1``."""
+    fields = output.split()
+    if len(fields) >= 2 and "buildx" in fields[0]:
+        return fields[1].lstrip("v")
+    return None
+
+
+def read_server_with_sdk(docker_host: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Ask the daemon over its API (the Docker SDK for Python). Raises ImportError without the SDK."""
+    import docker  # pylint: disable=import-outside-toplevel  # optional: the CLI is the fallback
+
+    client = docker.DockerClient(base_url=docker_host) if docker_host else docker.from_env()
+    try:
+        return client.version(), client.info()
+    finally:
+        client.close()
+
+
+def read_server_with_cli(cli: DockerCli) -> tuple[dict[str, Any], dict[str, Any]]:
+    return cli.json(["version", "--format", "{{json .Server}}"]), cli.json(["info", "--format", "{{json .}}"])
+
+
+def installed_dockerd_version(module: Any) -> str | None:
+    """``Docker version 26.1.5+dfsg1, build 411e817`` -> ``26.1.5+dfsg1``."""
+    dockerd = module.get_bin_path("dockerd")
+    if dockerd is None:
+        return None
+    rc, out, _err = module.run_command([dockerd, "--version"])
+    fields = out.replace(",", " ").split()
+    return fields[2] if rc == 0 and len(fields) >= 3 and fields[1] == "version" else None
+
+
+def engine_info(cli: DockerCli, min_version: str) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "installed": False, "running": False, "client_version": None, "server_version": None, "api_version": None,
+        "experimental": None, "buildx_version": None, "containerd_snapshotter": None, "meets_min_version": False, "supports_containerd_snapshotter": False,
+        "min_version": min_version, "source": None, "error": None,
+    }
+    if cli.binary is None and cli.module.get_bin_path("dockerd") is None:
+        result["error"] = "neither the docker CLI nor dockerd is installed"
+        return result
+    result["installed"] = True
+    if cli.binary is not None:
+        rc, out, _err = cli.run(["version", "--format", "{{.Client.Version}}"])
+        result["client_version"] = out.strip() or None
+        rc, out, _err = cli.run(["buildx", "version"])
+        result["buildx_version"] = buildx_version_from(out) if rc == 0 else None
+    try:
+        version, info = read_server_with_sdk(cli.docker_host)
+        result["source"] = "api"
+    except ImportError:
+        try:
+            version, info = read_server_with_cli(cli)
+            result["source"] = "cli"
+        except DockerCliError as exc:
+            version, info = {}, {}
+            result["error"] = str(exc)
+    except Exception as exc:  # the SDK raises many types when the daemon is down; all mean "not running"
+        version, info = {}, {}
+        result["error"] = f"the Docker daemon did not answer: {exc}"
+    if version:
+        result.update(
+            running=True,
+            server_version=version.get("Version"),
+            api_version=version.get("ApiVersion"),
+            experimental=bool(version.get("Experimental")),
+            containerd_snapshotter=uses_containerd_image_store(info),
+        )
+    else:
+        # A stopped daemon still has a version: the installed dockerd's, which decides whether to upgrade.
+        result["server_version"] = installed_dockerd_version(cli.module)
+        result["source"] = "dockerd --version" if result["server_version"] else None
+    if result["server_version"] is None:
+        return result
+    try:
+        result["meets_min_version"] = version_at_least(result["server_version"], min_version)
+        result["supports_containerd_snapshotter"] = version_at_least(result["server_version"], SNAPSHOTTER_SINCE)
+    except UnparsableVersion as exc:
+        result["error"] = str(exc)
+    return result

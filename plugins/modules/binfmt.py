@@ -1,0 +1,197 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: multiarch.buildhost contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: binfmt
+short_description: Register QEMU handlers in binfmt_misc, with the fix-binary flag, persistently
+version_added: 0.1.0
+description:
+  - Registers (or removes) QEMU user-mode handlers in the kernel's binfmt_misc so that foreign-architecture binaries
+    run on the host and inside containers.
+  - Handlers are registered with the fix-binary flag C(F): the kernel opens the interpreter at registration, so it
+    works inside containers and chroots that do not contain QEMU.
+  - With O(persist=true), the same line is written to C(/etc/binfmt.d/qemu-<arch>.conf), so a reboot or a restart of
+    systemd-binfmt (which flushes every handler) brings the handlers back. That file name also overrides a
+    distribution's C(/usr/lib/binfmt.d/qemu-<arch>.conf), which usually lacks C(F).
+  - The host's native architectures are never registered; they are reported in RV(native_platforms).
+  - Mounts binfmt_misc when it is not mounted.
+author: Multiarch Buildhost Team (@multiarch-buildhost)
+extends_documentation_fragment:
+  - multiarch.buildhost.attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+options:
+  platforms:
+    description:
+      - Platforms to handle, in Docker's spelling (V(linux/arm64), V(linux/arm/v7)), as short names (V(arm64),
+        V(riscv64)) or as QEMU/uname names (V(aarch64)).
+      - V(all) means every known architecture whose interpreter is installed, except the native ones.
+      - "Known: linux/arm64, linux/arm/v7 (and v6), linux/riscv64, linux/ppc64le, linux/s390x, linux/386, linux/amd64,
+        linux/mips64le, linux/loong64."
+    type: list
+    elements: str
+    required: true
+  state:
+    description: Whether the handlers are registered or removed (from the kernel and from /etc/binfmt.d).
+    type: str
+    choices: [present, absent]
+    default: present
+  flags:
+    description:
+      - binfmt_misc flags. Must contain V(F) (fix binary). V(C) (credentials, which implies V(O)) lets setuid
+        binaries such as sudo work under emulation; V(P) preserves argv[0].
+    type: str
+    default: CF
+  persist:
+    description: Write C(/etc/binfmt.d/qemu-<arch>.conf) so the handlers survive reboots and systemd-binfmt restarts.
+    type: bool
+    default: true
+  replace:
+    description:
+      - Re-register a handler of the same name whose interpreter, flags, magic or mask differ, or that is disabled
+        (for example a distribution's handler without V(F)). When false, such a handler is left alone and reported.
+    type: bool
+    default: true
+  interpreter_path:
+    description: The directory that holds the static QEMU interpreters, named C(qemu-<arch>-static).
+    type: path
+    default: /usr/bin
+"""
+
+EXAMPLES = r"""
+- name: Emulate the usual build platforms
+  multiarch.buildhost.binfmt:
+    platforms: [linux/arm64, linux/arm/v7, linux/riscv64, linux/ppc64le, linux/s390x]
+
+- name: Every platform QEMU is installed for
+  multiarch.buildhost.binfmt:
+    platforms: [all]
+
+- name: Remove the riscv64 handler and its persistent file
+  multiarch.buildhost.binfmt:
+    platforms: [riscv64]
+    state: absent
+"""
+
+RETURN = r"""
+handlers:
+  description: The QEMU handlers in binfmt_misc after the run (predicted in check mode), by name.
+  returned: always
+  type: dict
+  sample: {"qemu-aarch64": {"enabled": true, "interpreter": "/usr/bin/qemu-aarch64-static", "flags": "CFO"}}
+emulated_platforms:
+  description: Docker platforms whose handler is registered and enabled.
+  returned: always
+  type: list
+  elements: str
+  sample: [linux/arm64, linux/riscv64]
+native_platforms:
+  description: Requested platforms that this host runs natively and that were therefore not registered.
+  returned: always
+  type: list
+  elements: str
+  sample: [linux/amd64]
+actions:
+  description: What was (or in check mode would be) done, with the reason for each re-registration.
+  returned: always
+  type: list
+  elements: str
+warnings:
+  description: Conflicting handlers left alone because O(replace=false).
+  returned: when there are any
+  type: list
+  elements: str
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.multiarch.buildhost.plugins.module_utils._binfmt import (
+    Handler,
+    UnknownPlatform,
+    escaped_to_hex,
+    platforms_of,
+    required_flags,
+)
+from ansible_collections.multiarch.buildhost.plugins.module_utils._binfmt_kernel import (
+    BinfmtError,
+    BinfmtMisc,
+    apply,
+    plan,
+    select_architectures,
+)
+
+
+def predicted(current, steps, flags):
+    """The handler table as it will be once STEPS are applied."""
+    after = {name: h for name, h in current.items() if name not in steps.unregister}
+    for arch, interpreter, _why in steps.register:
+        after[arch.handler] = Handler(arch.handler, True, interpreter, required_flags(flags),
+                                      escaped_to_hex(arch.magic), escaped_to_hex(arch.mask))
+    return after
+
+
+def describe(handlers):
+    return "".join(f"{name}: {h.interpreter} flags={h.flags} enabled={h.enabled}\n"
+                   for name, h in sorted(handlers.items()) if name.startswith("qemu-"))
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            platforms=dict(type="list", elements="str", required=True),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            flags=dict(type="str", default="CF"),
+            persist=dict(type="bool", default=True),
+            replace=dict(type="bool", default=True),
+            interpreter_path=dict(type="path", default="/usr/bin"),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    flags = p["flags"].upper()
+    if "F" not in flags or set(flags) - set("POCF"):
+        module.fail_json(msg=f"flags={p['flags']!r}: use letters from P, O, C, F, and keep F (fix binary), without which "
+                             "handlers do not work inside containers")
+    kernel = BinfmtMisc(module)
+    try:
+        archs, native = select_architectures(p["platforms"], os.uname().machine, p["interpreter_path"])
+        if not kernel.mounted and not module.check_mode:
+            kernel.mount()
+        current = kernel.handlers()
+        steps = plan(archs, native, p["state"], flags, p["replace"], p["persist"], p["interpreter_path"], current)
+        if steps.changed and not module.check_mode:
+            apply(kernel, steps, flags)
+        after = predicted(current, steps, flags) if module.check_mode else kernel.handlers()
+    except (UnknownPlatform, BinfmtError) as exc:
+        module.fail_json(msg=str(exc))
+
+    actions = [f"unregister {name}" for name in steps.unregister]
+    actions += [f"register {arch.handler} ({why})" for arch, _i, why in steps.register]
+    actions += [f"write {path}" for path in steps.persist] + [f"remove {path}" for path in steps.unpersist]
+    result = dict(
+        changed=steps.changed,
+        handlers={name: h.as_result() for name, h in after.items() if name.startswith("qemu-")},
+        emulated_platforms=platforms_of(after),
+        native_platforms=steps.native,
+        actions=actions,
+    )
+    if steps.kept_conflicts:
+        result["warnings"] = steps.kept_conflicts
+    if module._diff:
+        result["diff"] = {"before": describe(current), "after": describe(after),
+                          "before_header": "binfmt_misc", "after_header": "binfmt_misc"}
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

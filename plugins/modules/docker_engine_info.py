@@ -1,0 +1,126 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: multiarch.buildhost contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: docker_engine_info
+short_description: Report the Docker Engine's versions and multi-platform features
+version_added: 0.1.0
+description:
+  - Reads the client and server versions, the API version, the server's experimental flag, the buildx plugin's version
+    and whether the containerd image store is in use, and compares the engine with a minimum version.
+  - The server is read through the Docker SDK for Python when it is installed, and through the docker CLI otherwise.
+  - Works when Docker is missing (RV(installed=false)) or stopped (RV(running=false)); never changes anything.
+author: Multiarch Buildhost Team (@multiarch-buildhost)
+extends_documentation_fragment:
+  - multiarch.buildhost.attributes
+  - multiarch.buildhost.attributes.INFO_MODULE
+options:
+  min_version:
+    description:
+      - The oldest acceptable engine version. Suffixes such as C(+dfsg1) or C(-ce) are ignored when comparing.
+    type: str
+    default: "19.03"
+  docker_host:
+    description:
+      - The daemon to ask, for example V(unix:///run/docker.sock) or V(tcp://dind:2376). Defaults to C(DOCKER_HOST),
+        then the local socket.
+    type: str
+requirements:
+  - The docker CLI, or the Docker SDK for Python, on the managed host.
+"""
+
+EXAMPLES = r"""
+- name: Read the engine
+  multiarch.buildhost.docker_engine_info:
+    min_version: "20.10"
+  register: engine
+
+- name: Refuse old engines
+  ansible.builtin.assert:
+    that: engine.meets_min_version
+    fail_msg: "Docker {{ engine.server_version }} is older than 20.10"
+"""
+
+RETURN = r"""
+installed:
+  description: Whether the docker CLI or dockerd is installed.
+  returned: always
+  type: bool
+running:
+  description: Whether the daemon answered.
+  returned: always
+  type: bool
+client_version:
+  description: The docker CLI's version.
+  returned: always
+  type: str
+  sample: 26.1.5+dfsg1
+server_version:
+  description: The daemon's version; when the daemon is stopped, the installed dockerd's version.
+  returned: always
+  type: str
+  sample: 26.1.5+dfsg1
+api_version:
+  description: The daemon's API version.
+  returned: always
+  type: str
+  sample: "1.45"
+experimental:
+  description: Whether the daemon runs with experimental features. V(null) when it is not running.
+  returned: always
+  type: bool
+buildx_version:
+  description: The buildx plugin's version, or V(null) when the plugin is absent.
+  returned: always
+  type: str
+  sample: 0.13.1+ds1
+containerd_snapshotter:
+  description: Whether the daemon uses the containerd image store, which lets the C(docker) buildx driver build multi-platform images.
+  returned: always
+  type: bool
+supports_containerd_snapshotter:
+  description: Whether the engine is new enough (24.0) for the C(containerd-snapshotter) feature in daemon.json.
+  returned: always
+  type: bool
+meets_min_version:
+  description: Whether RV(server_version) is at least O(min_version).
+  returned: always
+  type: bool
+source:
+  description: Where the server facts came from (V(api), V(cli) or V(dockerd --version)).
+  returned: always
+  type: str
+error:
+  description: Why the daemon could not be read, when it could not.
+  returned: always
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule, env_fallback
+
+from ansible_collections.multiarch.buildhost.plugins.module_utils._docker_cli import DockerCli
+from ansible_collections.multiarch.buildhost.plugins.module_utils._engine_info import engine_info
+from ansible_collections.multiarch.buildhost.plugins.module_utils._version import UnparsableVersion, parse_version
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            min_version=dict(type="str", default="19.03"),
+            docker_host=dict(type="str", fallback=(env_fallback, ["DOCKER_HOST"])),
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        parse_version(module.params["min_version"])
+    except UnparsableVersion as exc:
+        module.fail_json(msg=f"min_version: {exc}")
+    cli = DockerCli(module, docker_host=module.params["docker_host"])
+    module.exit_json(changed=False, **engine_info(cli, module.params["min_version"]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.multiarch.buildhost.plugins.module_utils._binfmt import (
+    UnknownPlatform,
+    escaped_to_hex,
+    handler_matches,
+    parse_entry,
+    platforms_of,
+    registration_line,
+    required_flags,
+    resolve_platform,
+)
+from ansible_collections.multiarch.buildhost.plugins.module_utils._binfmt_kernel import plan, select_architectures
+
+# What the kernel printed for Debian's own handler (registered from /usr/lib/binfmt.d/qemu-aarch64.conf).
+DEBIAN_AARCH64_ENTRY = """enabled
+interpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P
+flags: POF
+offset 0
+magic 7f454c460201010000000000000000000200b700
+mask ffffffffffffff00fffffffffffffffffeffffff
+"""
+
+
+@pytest.mark.parametrize("spelling", ["linux/arm64", "arm64", "aarch64", "LINUX/ARM64", "linux/arm64/v8"])
+def test_docker_and_uname_spellings_resolve_to_one_architecture(spelling):
+    assert resolve_platform(spelling).handler == "qemu-aarch64"
+
+
+@pytest.mark.parametrize(
+    ("spelling", "handler"),
+    [("linux/arm/v7", "qemu-arm"), ("armhf", "qemu-arm"), ("linux/386", "qemu-i386"), ("linux/amd64", "qemu-x86_64"),
+     ("mips64le", "qemu-mips64el"), ("linux/loong64", "qemu-loongarch64"), ("ppc64el", "qemu-ppc64le")],
+)
+def test_aliases(spelling, handler):
+    assert resolve_platform(spelling).handler == handler
+
+
+@pytest.mark.parametrize("typo", ["linux/arm65", "arm64 ", "linux/aarch", "windows/amd64x"])
+def test_mistyped_platforms_are_refused_with_the_known_list(typo):
+    if typo.strip() == "arm64":
+        assert resolve_platform(typo).handler == "qemu-aarch64"  # surrounding blanks are forgiven
+        return
+    with pytest.raises(UnknownPlatform) as caught:
+        resolve_platform(typo)
+    assert "linux/arm64" in str(caught.value)
+
+
+def test_registration_line_is_in_the_kernel_format():
+    arch = resolve_platform("arm64")
+    line = registration_line(arch, "/usr/bin/qemu-aarch64-static", "CF")
+    fields = line.split(":")
+    assert fields[1:4] == ["qemu-aarch64", "M", ""]
+    assert fields[6:] == ["/usr/bin/qemu-aarch64-static", "CF"]
+    assert escaped_to_hex(fields[4]) == "7f454c460201010000000000000000000200b700"
+
+
+def test_parse_entry_reads_what_proc_prints():
+    handler = parse_entry("qemu-aarch64", DEBIAN_AARCH64_ENTRY)
+    assert handler.enabled and handler.flags == "FOP"
+    assert handler.interpreter == "/usr/libexec/qemu-binfmt/aarch64-binfmt-P"
+
+
+def test_a_distro_handler_without_our_interpreter_or_credentials_flag_does_not_match():
+    arch = resolve_platform("arm64")
+    debian = parse_entry("qemu-aarch64", DEBIAN_AARCH64_ENTRY)
+    assert not handler_matches(debian, arch, "/usr/bin/qemu-aarch64-static", "CF")
+    ours = parse_entry("qemu-aarch64", DEBIAN_AARCH64_ENTRY.replace("/usr/libexec/qemu-binfmt/aarch64-binfmt-P", "/usr/bin/qemu-aarch64-static").replace("POF", "OCF"))
+    assert handler_matches(ours, arch, "/usr/bin/qemu-aarch64-static", "CF")
+
+
+def test_credentials_flag_implies_open_binary():
+    assert required_flags("CF") == "CFO"
+    assert required_flags("F") == "F"
+
+
+def test_native_architectures_are_split_off(tmp_path):
+    archs, native = select_architectures(["linux/amd64", "linux/386", "arm64"], "x86_64", str(tmp_path))
+    assert [a.handler for a in archs] == ["qemu-aarch64"]
+    assert native == ["linux/amd64", "linux/386"]
+
+
+def test_all_means_every_installed_interpreter_except_native(tmp_path):
+    for name in ("aarch64", "riscv64", "x86_64"):
+        (tmp_path / f"qemu-{name}-static").write_text("")
+    archs, native = select_architectures(["all"], "x86_64", str(tmp_path))
+    assert sorted(a.handler for a in archs) == ["qemu-aarch64", "qemu-riscv64"]
+    assert native == ["linux/amd64"]
+
+
+def test_plan_replaces_a_conflicting_handler_only_when_asked(tmp_path):
+    (tmp_path / "qemu-aarch64-static").write_text("")
+    arch = resolve_platform("arm64")
+    current = {"qemu-aarch64": parse_entry("qemu-aarch64", DEBIAN_AARCH64_ENTRY)}
+    replacing = plan([arch], [], "present", "CF", True, False, str(tmp_path), current, str(tmp_path / "binfmt.d"))
+    assert replacing.unregister == ["qemu-aarch64"] and len(replacing.register) == 1
+    assert "flags FOP" in replacing.register[0][2]
+    keeping = plan([arch], [], "present", "CF", False, False, str(tmp_path), current, str(tmp_path / "binfmt.d"))
+    assert not keeping.changed and keeping.kept_conflicts
+
+
+def test_plan_refuses_a_missing_interpreter_naming_path_and_package(tmp_path):
+    from ansible_collections.multiarch.buildhost.plugins.module_utils._binfmt_kernel import BinfmtError
+
+    with pytest.raises(BinfmtError) as caught:
+        plan([resolve_platform("s390x")], [], "present", "CF", True, True, str(tmp_path), {}, str(tmp_path))
+    assert f"{tmp_path}/qemu-s390x-static does not exist" in str(caught.value)
+    assert "qemu-user-static" in str(caught.value)
+
+
+def test_platforms_of_lists_enabled_handlers_in_docker_spelling():
+    enabled = parse_entry("qemu-aarch64", DEBIAN_AARCH64_ENTRY)
+    disabled = parse_entry("qemu-riscv64", DEBIAN_AARCH64_ENTRY.replace("enabled", "disabled"))
+    assert platforms_of({"qemu-aarch64": enabled, "qemu-riscv64": disabled}) == ["linux/arm64"]

@@ -1,0 +1,73 @@
+"""Against the controller's real binfmt_misc (kernel-global: run these one at a time, as root)."""
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+PROC = "/proc/sys/fs/binfmt_misc"
+ENTRY = f"{PROC}/qemu-riscv64"
+PERSISTED = "/etc/binfmt.d/qemu-riscv64.conf"
+
+
+def unregister_riscv64():
+    if os.path.exists(ENTRY):
+        with open(ENTRY, "w") as handle:
+            handle.write("-1")
+    if os.path.exists(PERSISTED):
+        os.unlink(PERSISTED)
+
+
+@pytest.fixture
+def riscv64_cleared():
+    unregister_riscv64()
+    yield
+    unregister_riscv64()
+
+
+def test_registers_with_fix_binary_and_persists_then_absent_removes_both(run_module, riscv64_cleared):
+    result = run_module("binfmt", {"platforms": ["linux/riscv64"]})
+    assert result["changed"] is True
+    assert "flags: OCF" in open(ENTRY).read()
+    assert "linux/riscv64" in result["emulated_platforms"]
+    assert open(PERSISTED).read().endswith(":/usr/bin/qemu-riscv64-static:CF\n")
+
+    assert run_module("binfmt", {"platforms": ["riscv64"]})["changed"] is False
+
+    gone = run_module("binfmt", {"platforms": ["riscv64"], "state": "absent"})
+    assert gone["changed"] is True
+    assert not os.path.exists(ENTRY) and not os.path.exists(PERSISTED)
+
+
+def test_a_handler_without_fix_binary_is_replaced(run_module, riscv64_cleared):
+    # Debian's own line for riscv64 (no F), as systemd-binfmt would register it.
+    with open("/usr/lib/binfmt.d/qemu-riscv64.conf") as handle:
+        debian_line = handle.read().strip().replace(":OPF", ":OP")
+    with open(f"{PROC}/register", "w") as handle:
+        handle.write(debian_line)
+    assert "flags: PO\n" in open(ENTRY).read()
+    result = run_module("binfmt", {"platforms": ["riscv64"], "persist": False})
+    assert result["changed"] is True
+    assert any(action.startswith("register qemu-riscv64 (registered with interpreter") for action in result["actions"])
+    assert "flags: OCF" in open(ENTRY).read()
+
+
+def test_check_mode_predicts_without_touching_the_kernel(run_module, riscv64_cleared):
+    result = run_module("binfmt", {"platforms": ["riscv64"], "persist": False}, check_mode=True, diff=True)
+    assert result["changed"] is True
+    assert "qemu-riscv64" in result["diff"]["after"] and "qemu-riscv64" not in result["diff"]["before"]
+    assert not os.path.exists(ENTRY)
+
+
+def test_a_foreign_binary_runs_once_registered(run_module, riscv64_cleared):
+    run_module("binfmt", {"platforms": ["arm64"], "persist": False})
+    busybox = os.environ.get("LAB_ARM64_BUSYBOX", "/var/lib/multiarch-lab/rootfs/arm64/bin/busybox")
+    out = subprocess.run([busybox, "uname", "-m"], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "aarch64"
+
+
+@pytest.mark.parametrize("flags", ["C", "XF"])
+def test_flags_without_f_or_with_unknown_letters_are_refused(run_module, flags):
+    result = run_module("binfmt", {"platforms": ["riscv64"], "flags": flags})
+    assert result.failed and "keep F" in result["msg"]

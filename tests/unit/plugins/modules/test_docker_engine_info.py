@@ -1,0 +1,30 @@
+"""Against the lab's real Docker Engine (make lab)."""
+from __future__ import annotations
+
+
+def test_reads_the_running_lab_engine(run_module):
+    result = run_module("docker_engine_info", {})
+    assert result["changed"] is False
+    assert result["installed"] and result["running"]
+    assert result["meets_min_version"] is True
+    assert result["server_version"].startswith("26.")
+    assert result["containerd_snapshotter"] is True
+    assert result["buildx_version"] is not None
+    assert result["source"] == "api"
+
+
+def test_a_daemon_that_does_not_answer_is_reported_not_failed(run_module, tmp_path):
+    result = run_module("docker_engine_info", {"docker_host": f"unix://{tmp_path}/absent.sock"})
+    assert result.get("failed") is not True
+    assert result["installed"] is True and result["running"] is False
+    assert result["server_version"].startswith("26."), "the installed dockerd's version is still reported"
+    assert "did not answer" in result["error"]
+
+
+def test_a_minimum_above_the_engine_is_not_met(run_module):
+    assert run_module("docker_engine_info", {"min_version": "99.0"})["meets_min_version"] is False
+
+
+def test_a_nonsense_minimum_fails_clearly(run_module):
+    result = run_module("docker_engine_info", {"min_version": "latest"})
+    assert result.failed and "min_version" in result["msg"]
