@@ -11,7 +11,7 @@ version_added: 0.1.0
 description:
   - Registers (or removes) QEMU user-mode handlers in the kernel's binfmt_misc so that foreign-architecture binaries
     run on the host and inside containers.
-  - Handlers are registered with the fix-binary flag C(F): the kernel opens the interpreter at registration, so it
+  - Handlers are registered with the fix-binary flag C(F), with which the kernel opens the interpreter at registration, so it
     works inside containers and chroots that do not contain QEMU.
   - With O(persist=true), the same line is written to C(/etc/binfmt.d/qemu-<arch>.conf), so a reboot or a restart of
     systemd-binfmt (which flushes every handler) brings the handlers back. That file name also overrides a
