@@ -1,0 +1,233 @@
+# -*- coding: utf-8 -*-
+# Copyright: multiarch.buildhost contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""buildx builders: what buildx reports, what a user asked for, how they differ, and the commands to converge."""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+# buildx's own rule for instance names.
+BUILDER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+# buildx (0.13) adds this flag by itself to docker-container nodes; it is not drift.
+IMPLIED_HOST_NETWORK_FLAG = "--allow-insecure-entitlement=network.host"
+CONFIG_FILE_KEY = "buildkitd.toml"
+
+
+class BuildxError(Exception):
+    pass
+
+
+@dataclass
+class Node:
+    name: str = ""
+    endpoint: str = ""
+    driver_opts: dict = field(default_factory=dict)
+    flags: list = field(default_factory=list)
+    platforms: list = field(default_factory=list)      # as configured (fixed with --platform)
+    config: str | None = None                          # buildkitd.toml content, when one was given
+    status: str | None = None
+    reported_platforms: list = field(default_factory=list)  # what the running node can build
+
+    def as_result(self) -> dict:
+        return {"name": self.name, "endpoint": self.endpoint, "status": self.status,
+                "platforms": self.reported_platforms or self.platforms, "driver_opts": self.driver_opts, "flags": self.flags}
+
+
+@dataclass
+class Builder:
+    name: str
+    driver: str
+    nodes: list = field(default_factory=list)
+
+    @property
+    def platforms(self) -> list:
+        seen = []
+        for node in self.nodes:
+            for platform in node.reported_platforms or node.platforms:
+                if platform not in seen:
+                    seen.append(platform)
+        return seen
+
+    def as_result(self) -> dict:
+        return {"name": self.name, "driver": self.driver, "nodes": [n.as_result() for n in self.nodes], "platforms": self.platforms}
+
+
+def validate_name(name: str) -> None:
+    if not BUILDER_NAME.match(name):
+        raise BuildxError(f"invalid builder name {name!r}: use letters, digits, '_', '.' and '-', starting with a letter or digit")
+
+
+def _platform_string(platform: Any) -> str:
+    if isinstance(platform, str):
+        return platform
+    parts = [platform.get("os", "linux"), platform.get("architecture", "")]
+    if platform.get("variant"):
+        parts.append(platform["variant"])
+    return "/".join(parts)
+
+
+# ---- what buildx reports -------------------------------------------------------------------------------------
+
+def parse_ls_json(text: str) -> dict:
+    """``buildx ls --format json`` (buildx 0.13+): one JSON object per builder and line."""
+    builders = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        raw = json.loads(line)
+        nodes = [Node(name=n.get("Name", ""), endpoint=n.get("Endpoint", ""), driver_opts=n.get("DriverOpts") or {},
+                      flags=n.get("Flags") or [], status=n.get("Status"),
+                      reported_platforms=[_platform_string(p) for p in n.get("Platforms") or []])
+                 for n in raw.get("Nodes") or []]
+        builders[raw["Name"]] = Builder(raw["Name"], raw.get("Driver", ""), nodes)
+    return builders
+
+
+_INSPECT_KEY = re.compile(r"^([A-Za-z][A-Za-z ]*?):\s*(.*)$")
+
+
+def parse_inspect_text(text: str) -> Builder:
+    """``buildx inspect NAME`` text (buildx 0.10+), the fallback where ``ls --format json`` is missing."""
+    builder = Builder("", "")
+    node = None
+    for line in text.splitlines():
+        if line.startswith(" ") or not line.strip():
+            continue  # label lines and blank separators
+        match = _INSPECT_KEY.match(line)
+        if not match:
+            continue
+        key, value = match.group(1), match.group(2).strip()
+        if node is None and key == "Name" and not builder.name:
+            builder.name = value
+        elif node is None and key == "Driver":
+            builder.driver = value
+        elif key == "Name":
+            node = Node(name=value)
+            builder.nodes.append(node)
+        elif node is not None and key == "Endpoint":
+            node.endpoint = value
+        elif node is not None and key == "Status":
+            node.status = value
+        elif node is not None and key == "Driver Options":
+            node.driver_opts = {k: v.strip('"') for k, v in (item.split("=", 1) for item in shlex.split(value.replace('"', "'")))}
+        elif node is not None and key in ("Flags", "BuildKit daemon flags", "Buildkit daemon flags"):
+            node.flags = value.split()
+        elif node is not None and key == "Platforms":
+            node.reported_platforms = [p.strip().rstrip("*") for p in value.split(",") if p.strip()]
+    return builder
+
+
+def parse_instance_file(text: str) -> Builder:
+    """buildx's stored definition ($DOCKER_CONFIG/buildx/instances/NAME): what the builder was created with."""
+    raw = json.loads(text)
+    nodes = []
+    for n in raw.get("Nodes") or []:
+        files = n.get("Files") or {}
+        config = base64.b64decode(files[CONFIG_FILE_KEY]).decode("utf-8") if CONFIG_FILE_KEY in files else None
+        nodes.append(Node(name=n.get("Name", ""), endpoint=n.get("Endpoint", ""), driver_opts=n.get("DriverOpts") or {},
+                          flags=n.get("Flags") or [], platforms=[_platform_string(p) for p in n.get("Platforms") or []],
+                          config=config))
+    return Builder(raw.get("Name", ""), raw.get("Driver", ""), nodes)
+
+
+# ---- what the user asked for ---------------------------------------------------------------------------------
+
+def render_buildkitd_config(config: dict) -> str | None:
+    """A dict in buildkitd.toml's shape (``registry: {docker.io: {mirrors: [...]}}``) rendered as TOML."""
+    if not config:
+        return None
+    import tomlkit  # pylint: disable=import-outside-toplevel  # only needed when a config is given
+
+    return tomlkit.dumps(config)
+
+
+def _stringify(opts: dict) -> dict:
+    return {str(k): (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in (opts or {}).items()}
+
+
+def desired_builder(params: dict) -> Builder:
+    flags = shlex.split(params.get("buildkitd_flags") or "")
+    config = render_buildkitd_config(params.get("buildkitd_config") or {})
+    first = Node(name=f"{params['name']}0", endpoint=params.get("endpoint") or "", driver_opts=_stringify(params.get("driver_opts")),
+                 flags=flags, platforms=list(params.get("platforms") or []), config=config)
+    nodes = [first]
+    for extra in params.get("nodes") or []:
+        nodes.append(Node(name=extra["name"], endpoint=extra["endpoint"], driver_opts=_stringify(extra.get("driver_opts")),
+                          flags=flags, platforms=list(extra.get("platforms") or []), config=config))
+    return Builder(params["name"], params["driver"], nodes)
+
+
+# ---- how they differ -----------------------------------------------------------------------------------------
+
+def _effective_flags(node: Node) -> list:
+    return [f for f in node.flags if f != IMPLIED_HOST_NETWORK_FLAG]
+
+
+def _same_config(have: str | None, want: str | None) -> bool:
+    """buildx re-serialises the TOML it stores, so documents are compared, not text."""
+    if not have or not want:
+        return not have and not want
+    import tomlkit  # pylint: disable=import-outside-toplevel
+
+    return tomlkit.parse(have).unwrap() == tomlkit.parse(want).unwrap()
+
+
+def drift(current: Builder, desired: Builder) -> list:
+    """Reasons the existing builder does not match; empty when it does."""
+    reasons = []
+    if current.driver != desired.driver:
+        reasons.append(f"driver is {current.driver}, want {desired.driver}")
+    if len(current.nodes) != len(desired.nodes):
+        reasons.append(f"has {len(current.nodes)} node(s), want {len(desired.nodes)}")
+    for have, want in zip(current.nodes, desired.nodes):
+        label = f"node {have.name}"
+        if want.endpoint and have.endpoint != want.endpoint:
+            reasons.append(f"{label}: endpoint is {have.endpoint}, want {want.endpoint}")
+        if have.driver_opts != want.driver_opts:
+            reasons.append(f"{label}: driver_opts are {have.driver_opts}, want {want.driver_opts}")
+        if _effective_flags(have) != _effective_flags(want):
+            reasons.append(f"{label}: buildkitd flags are {have.flags}, want {want.flags}")
+        if sorted(have.platforms) != sorted(want.platforms):
+            reasons.append(f"{label}: platforms are {have.platforms}, want {want.platforms}")
+        if not _same_config(have.config, want.config):
+            reasons.append(f"{label}: buildkitd config differs")
+    return reasons
+
+
+# ---- the commands to converge --------------------------------------------------------------------------------
+
+def create_commands(desired: Builder, config_file: str | None, use: bool, bootstrap: bool) -> list:
+    commands = []
+    for index, node in enumerate(desired.nodes):
+        argv = ["buildx", "create", "--name", desired.name, "--node", node.name]
+        if index == 0:
+            argv += ["--driver", desired.driver]
+        else:
+            argv.append("--append")
+        for key, value in node.driver_opts.items():
+            argv += ["--driver-opt", f"{key}={value}"]
+        if node.flags:
+            argv += ["--buildkitd-flags", " ".join(node.flags)]
+        if config_file:
+            argv += ["--buildkitd-config", config_file]
+        if node.platforms:
+            argv += ["--platform", ",".join(node.platforms)]
+        if index == 0 and use:
+            argv.append("--use")
+        if node.endpoint:
+            argv.append(node.endpoint)
+        commands.append(argv)
+    if bootstrap:
+        commands.append(["buildx", "inspect", "--bootstrap", desired.name])
+    return commands
+
+
+def instance_path(docker_config: str, name: str) -> str:
+    return os.path.join(docker_config, "buildx", "instances", name)

@@ -1,0 +1,153 @@
+# -*- coding: utf-8 -*-
+# Copyright: multiarch.buildhost contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Converge one user's buildx builder: read it, compare it, re-create it on drift, select it, remove it."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from ansible_collections.multiarch.buildhost.plugins.module_utils._atomic_file import write_atomically
+from ansible_collections.multiarch.buildhost.plugins.module_utils._buildx import (
+    Builder,
+    BuildxError,
+    create_commands,
+    desired_builder,
+    drift,
+    instance_path,
+    parse_inspect_text,
+    parse_instance_file,
+    parse_ls_json,
+)
+from ansible_collections.multiarch.buildhost.plugins.module_utils._docker_cli import DockerCli, DockerCliError
+from ansible_collections.multiarch.buildhost.plugins.module_utils._owner import Owner
+
+TLS_ENVIRONMENT = ("DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")
+
+
+@dataclass
+class BuilderManager:
+    module: Any
+    cli: DockerCli
+    owner: Owner
+
+    @property
+    def docker_config(self) -> str:
+        return self.cli.docker_config or self.owner.docker_config_dir
+
+    # ---- reading ----
+    def read(self, name: str) -> Builder | None:
+        rc, out, _err = self.cli.run(["buildx", "ls", "--format", "json"])
+        if rc == 0 and out.lstrip().startswith("{"):
+            reported = parse_ls_json(out).get(name)
+        else:  # buildx older than 0.13 has no JSON listing
+            rc, out, _err = self.cli.run(["buildx", "inspect", name])
+            reported = parse_inspect_text(out) if rc == 0 else None
+        if reported is None:
+            return None
+        stored = instance_path(self.docker_config, name)
+        if os.path.exists(stored):
+            with open(stored, encoding="utf-8") as handle:
+                defined = parse_instance_file(handle.read())
+            # The stored definition is what it was created with; the report adds status and real platforms.
+            for node in defined.nodes:
+                live = next((n for n in reported.nodes if n.name == node.name), None)
+                if live is not None:
+                    node.status, node.reported_platforms = live.status, live.reported_platforms
+            return defined
+        return reported
+
+    def current_name(self) -> str:
+        rc, out, _err = self.cli.run(["buildx", "inspect"])
+        return parse_inspect_text(out).name if rc == 0 else ""
+
+    # ---- DinD with TLS ----
+    def context_for_tls_environment(self, name: str, check_mode: bool) -> str | None:
+        """buildx refuses TLS settings from the environment; a docker context carrying them is what it accepts."""
+        if not any(os.environ.get(var) for var in TLS_ENVIRONMENT):
+            return None
+        context = f"{name}-context"
+        rc, _out, _err = self.cli.run(["context", "inspect", context])
+        if rc != 0 and not check_mode:
+            cert_path = os.environ.get("DOCKER_CERT_PATH", os.path.join(self.docker_config, "certs"))
+            host = self.cli.docker_host or os.environ.get("DOCKER_HOST", "")
+            spec = f"host={host},ca={cert_path}/ca.pem,cert={cert_path}/cert.pem,key={cert_path}/key.pem"
+            self.cli.checked(["context", "create", context, "--docker", spec])
+        return context
+
+    # ---- converging ----
+    def ensure_present(self, params: dict, check_mode: bool) -> tuple[bool, list]:
+        desired = desired_builder(params)
+        current = self.read(params["name"])
+        actions = []
+        if current is None:
+            actions.append(f"create builder {desired.name} ({desired.driver})")
+        else:
+            reasons = drift(current, desired)
+            if reasons:
+                actions.append(f"re-create builder {desired.name}: " + "; ".join(reasons))
+        if actions and not check_mode:
+            if current is not None:
+                rm = ["buildx", "rm", desired.name]
+                if desired.driver == "docker-container" and params.get("keep_state"):
+                    rm.append("--keep-state")
+                self.cli.checked(rm)
+            config_file = self._write_config(desired) if desired.nodes[0].config else None
+            for argv in create_commands(desired, config_file, params["use"], params["bootstrap"]):
+                self.cli.checked(argv)
+        if params["use"] and self.current_name() != desired.name:
+            if not actions:
+                actions.append(f"use builder {desired.name}")
+            if not check_mode:
+                self.cli.checked(["buildx", "use", desired.name])
+        return bool(actions), actions
+
+    def ensure_context_builder(self, params: dict, check_mode: bool) -> tuple[bool, list]:
+        """The docker driver: its builders are docker contexts; 'default' always exists."""
+        name, actions = params["name"], []
+        rc, _out, _err = self.cli.run(["context", "inspect", name])
+        if rc != 0:
+            endpoint = params.get("endpoint") or self.cli.docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+            actions.append(f"create docker context {name} for {endpoint}")
+            if not check_mode:
+                self.cli.checked(["context", "create", name, "--docker", f"host={endpoint}"])
+        if params["use"] and self.current_name() != name:
+            actions.append(f"use builder {name}")
+            if not check_mode:
+                self.cli.checked(["buildx", "use", name])
+        return bool(actions), actions
+
+    def ensure_absent(self, name: str, driver: str, check_mode: bool) -> tuple[bool, list]:
+        if driver == "docker":
+            if name == "default":
+                raise BuildxError("the 'default' builder is the docker context itself and cannot be removed")
+            rc, _out, _err = self.cli.run(["context", "inspect", name])
+            if rc != 0:
+                return False, []
+            if not check_mode:
+                self.cli.checked(["context", "rm", "--force", name])
+            return True, [f"remove docker context {name}"]
+        if self.read(name) is None:
+            return False, []
+        if not check_mode:
+            self.cli.checked(["buildx", "rm", name])
+        return True, [f"remove builder {name}"]
+
+    def _write_config(self, desired: Builder) -> str:
+        directory = os.path.join(self.docker_config, "buildx", "multiarch-buildhost")
+        os.makedirs(directory, exist_ok=True)
+        path = os.path.join(directory, f"{desired.name}.buildkitd.toml")
+        write_atomically(path, desired.nodes[0].config.encode("utf-8"), 0o644, self.owner.uid, self.owner.gid)
+        return path
+
+    def hand_back_to_owner(self) -> None:
+        """buildx ran as root with the owner's DOCKER_CONFIG: give what it wrote back to the owner."""
+        for sub in ("buildx", "contexts"):
+            top = os.path.join(self.docker_config, sub)
+            for root, dirs, files in os.walk(top):
+                for entry in [root] + [os.path.join(root, d) for d in dirs] + [os.path.join(root, f) for f in files]:
+                    os.lchown(entry, self.owner.uid, self.owner.gid)
+        if os.path.isdir(self.docker_config):
+            os.lchown(self.docker_config, self.owner.uid, self.owner.gid)
+

@@ -1,0 +1,218 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: multiarch.buildhost contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: buildx_builder
+short_description: Create, update, select and remove a docker buildx builder for a user
+version_added: 0.1.0
+description:
+  - Manages one buildx builder in a user's Docker client configuration (C(DOCKER_CONFIG) of O(owner)).
+  - A builder that matches the desired state is left alone. Drift in driver, driver options, buildkitd flags,
+    buildkitd config content, platforms or nodes re-creates it (with C(--keep-state) for V(docker-container)), and
+    RV(actions) says why.
+  - For the V(docker) driver the builder is a docker context; V(default) always exists.
+  - When TLS settings come from the environment (C(DOCKER_TLS_VERIFY), C(DOCKER_CERT_PATH), as in Docker-in-Docker
+    with TLS), buildx refuses to create a builder from them; the module creates a docker context from them first
+    and builds on that.
+author: Multiarch Buildhost Team (@multiarch-buildhost)
+extends_documentation_fragment:
+  - multiarch.buildhost.attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+options:
+  name:
+    description: The builder's name. For the V(docker) driver, a docker context name.
+    type: str
+    required: true
+  state:
+    description: Whether the builder exists.
+    type: str
+    choices: [present, absent]
+    default: present
+  driver:
+    description: The buildx driver.
+    type: str
+    choices: [docker-container, docker, remote]
+    default: docker-container
+  driver_opts:
+    description:
+      - Driver options, as for C(--driver-opt), for example V(image) (a mirrored C(moby/buildkit) for air-gapped
+        sites), V(network), V(memory), V(env.NAME).
+    type: dict
+    default: {}
+  buildkitd_flags:
+    description: Flags for buildkitd, as one string (C(--buildkitd-flags)).
+    type: str
+  buildkitd_config:
+    description:
+      - buildkitd.toml as a dict, rendered to TOML (registry mirrors, http or insecure registries, CAs). For example
+        C({registry: {"docker.io": {mirrors: [mirror.example.com]}, "localhost:5000": {http: true}}}).
+    type: dict
+    default: {}
+  platforms:
+    description: Platforms fixed for the first node (C(--platform)).
+    type: list
+    elements: str
+    default: []
+  endpoint:
+    description: The first node's endpoint, a docker context or a daemon address (C(tcp://...) for V(remote)).
+    type: str
+  nodes:
+    description: Further nodes appended to the builder (C(--append)).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: The node's name.
+        type: str
+        required: true
+      endpoint:
+        description: The node's endpoint.
+        type: str
+        required: true
+      platforms:
+        description: Platforms fixed for the node.
+        type: list
+        elements: str
+        default: []
+      driver_opts:
+        description: Driver options for the node.
+        type: dict
+        default: {}
+  use:
+    description: Make it the owner's current builder (C(docker buildx use)).
+    type: bool
+    default: true
+  bootstrap:
+    description: Start the builder after creating it (needs the buildkit image for V(docker-container)).
+    type: bool
+    default: false
+  keep_state:
+    description: Keep the BuildKit state (cache) when a V(docker-container) builder is re-created.
+    type: bool
+    default: true
+  owner:
+    description: The user whose builder it is. Defaults to the user the module runs as.
+    type: str
+  docker_host:
+    description: The daemon to use. Defaults to C(DOCKER_HOST), then the local socket.
+    type: str
+notes:
+  - The buildkitd config is compared with the content buildx stored when it created the builder
+    (C($DOCKER_CONFIG/buildx/instances/NAME)).
+requirements:
+  - docker CLI with the buildx plugin 0.10 or newer (C(--buildkitd-config) needs 0.13 or newer).
+  - tomlkit, on the managed host, when O(buildkitd_config) is used.
+"""
+
+EXAMPLES = r"""
+- name: A docker-container builder for the build user, selected as their default
+  multiarch.buildhost.buildx_builder:
+    name: multiarch
+    owner: builder
+    driver_opts:
+      image: registry.example.com/mirror/moby/buildkit:v0.16.0
+      network: host
+    buildkitd_config:
+      registry:
+        "docker.io":
+          mirrors: [mirror.example.com]
+
+- name: Use the engine's own BuildKit (containerd image store needed for multi-platform)
+  multiarch.buildhost.buildx_builder:
+    name: default
+    driver: docker
+    owner: builder
+"""
+
+RETURN = r"""
+builder:
+  description: The builder after the run, with its nodes, their status and platforms. V(null) when absent.
+  returned: always
+  type: dict
+  sample: {"name": "multiarch", "driver": "docker", "platforms": ["linux/amd64", "linux/arm64"],
+           "nodes": [{"name": "default", "endpoint": "default", "status": "running", "platforms": ["linux/amd64", "linux/arm64"]}]}
+actions:
+  description: What was (or in check mode would be) done, with the reasons for a re-creation.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import json
+
+from ansible.module_utils.basic import AnsibleModule, env_fallback
+
+from ansible_collections.multiarch.buildhost.plugins.module_utils._buildx import BuildxError, validate_name
+from ansible_collections.multiarch.buildhost.plugins.module_utils._buildx_manager import BuilderManager
+from ansible_collections.multiarch.buildhost.plugins.module_utils._docker_cli import DockerCli, DockerCliError
+from ansible_collections.multiarch.buildhost.plugins.module_utils._owner import UnknownOwner, resolve_owner
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            driver=dict(type="str", choices=["docker-container", "docker", "remote"], default="docker-container"),
+            driver_opts=dict(type="dict", default={}),
+            buildkitd_flags=dict(type="str"),
+            buildkitd_config=dict(type="dict", default={}),
+            platforms=dict(type="list", elements="str", default=[]),
+            endpoint=dict(type="str"),
+            nodes=dict(type="list", elements="dict", default=[], options=dict(
+                name=dict(type="str", required=True),
+                endpoint=dict(type="str", required=True),
+                platforms=dict(type="list", elements="str", default=[]),
+                driver_opts=dict(type="dict", default={}),
+            )),
+            use=dict(type="bool", default=True),
+            bootstrap=dict(type="bool", default=False),
+            keep_state=dict(type="bool", default=True),
+            owner=dict(type="str"),
+            docker_host=dict(type="str", fallback=(env_fallback, ["DOCKER_HOST"])),
+        ),
+        required_if=[("driver", "remote", ["endpoint"])],
+        supports_check_mode=True,
+    )
+    p = module.params
+    if p["driver"] == "docker" and (p["driver_opts"] or p["buildkitd_flags"] or p["buildkitd_config"] or p["platforms"] or p["nodes"]):
+        module.fail_json(msg="the docker driver uses the engine's own BuildKit: driver_opts, buildkitd_flags, "
+                             "buildkitd_config, platforms and nodes need driver docker-container or remote")
+    try:
+        validate_name(p["name"])
+        owner = resolve_owner(p["owner"])
+        manager = BuilderManager(module, DockerCli(module, docker_config=owner.docker_config_dir, docker_host=p["docker_host"]), owner)
+        before = manager.read(p["name"])
+        if p["state"] == "absent":
+            changed, actions = manager.ensure_absent(p["name"], p["driver"], module.check_mode)
+        elif p["driver"] == "docker":
+            changed, actions = manager.ensure_context_builder(p, module.check_mode)
+        else:
+            tls_context = manager.context_for_tls_environment(p["name"], module.check_mode)
+            if tls_context and not p["endpoint"]:
+                p["endpoint"] = tls_context
+            changed, actions = manager.ensure_present(p, module.check_mode)
+        after = manager.read(p["name"]) if not module.check_mode else before
+        if changed and not module.check_mode:
+            manager.hand_back_to_owner()
+    except (UnknownOwner, BuildxError, DockerCliError) as exc:
+        module.fail_json(msg=str(exc))
+    result = dict(changed=changed, actions=actions, builder=after.as_result() if after else None)
+    if module._diff:
+        result["diff"] = {"before": json.dumps(before.as_result() if before else None, indent=2) + "\n",
+                          "after": json.dumps(after.as_result() if after else None, indent=2) + "\n" + "".join(f"# {a}\n" for a in actions)}
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
