@@ -115,6 +115,8 @@ class BuilderManager:
         if params["use"] and self.current_name() != name:
             actions.append(f"use builder {name}")
             if not check_mode:
+                # buildx selects a context's own builder only while that context is the current one.
+                self.cli.checked(["context", "use", name])
                 self.cli.checked(["buildx", "use", name])
         return bool(actions), actions
 

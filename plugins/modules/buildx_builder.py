@@ -203,10 +203,12 @@ def main() -> None:
                 p["endpoint"] = tls_context
             changed, actions = manager.ensure_present(p, module.check_mode)
         after = manager.read(p["name"]) if not module.check_mode else before
-        if changed and not module.check_mode:
-            manager.hand_back_to_owner()
     except (UnknownOwner, BuildxError, DockerCliError) as exc:
         module.fail_json(msg=str(exc))
+    finally:
+        # buildx runs as root here and writes its state files (even when only listing): give them back.
+        if "manager" in locals():
+            manager.hand_back_to_owner()
     result = dict(changed=changed, actions=actions, builder=after.as_result() if after else None)
     if module._diff:
         result["diff"] = {"before": json.dumps(before.as_result() if before else None, indent=2) + "\n",
