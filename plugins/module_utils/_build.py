@@ -1,0 +1,116 @@
+# -*- coding: utf-8 -*-
+# Copyright: multiarch.buildhost contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One buildx build: the command line, secrets kept off it, the metadata file, and a readable failure."""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+INLINE_CACHE_ARG = "BUILDKIT_INLINE_CACHE"
+SECRET_ENV_PREFIX = "MBH_BUILD_SECRET_"
+REDACTED = "********"
+
+
+@dataclass
+class BuildCommand:
+    argv: list
+    env: dict = field(default_factory=dict)    # secret values travel here, never in argv
+
+    def shown(self) -> str:
+        """The command as it may be logged: secrets are referenced by environment variable only."""
+        return " ".join(self.argv)
+
+
+def secret_env_name(index: int) -> str:
+    return f"{SECRET_ENV_PREFIX}{index}"
+
+
+def build_command(params: dict, metadata_file: str) -> BuildCommand:
+    argv = ["buildx", "build", "--progress", "plain", "--metadata-file", metadata_file]
+    env = {}
+    if params.get("builder"):
+        argv += ["--builder", params["builder"]]
+    if params.get("dockerfile"):
+        argv += ["--file", params["dockerfile"]]
+    if params.get("platforms"):
+        argv += ["--platform", ",".join(params["platforms"])]
+    for tag in params.get("tags") or []:
+        argv += ["--tag", tag]
+    build_args = dict(params.get("build_args") or {})
+    if params.get("inline_cache"):
+        build_args[INLINE_CACHE_ARG] = "1"
+    for key, value in build_args.items():
+        argv += ["--build-arg", f"{key}={value}"]
+    for key, value in (params.get("labels") or {}).items():
+        argv += ["--label", f"{key}={value}"]
+    if params.get("target"):
+        argv += ["--target", params["target"]]
+    for source in params.get("cache_from") or []:
+        argv += ["--cache-from", source]
+    # BUILDKIT_INLINE_CACHE=1 already exports the inline cache; adding --cache-to type=inline would be a duplicate.
+    for destination in params.get("cache_to") or []:
+        argv += ["--cache-to", destination]
+    for index, secret in enumerate(params.get("secrets") or []):
+        if secret.get("value") is not None:
+            name = secret_env_name(index)
+            env[name] = secret["value"]
+            argv += ["--secret", f"id={secret['id']},env={name}"]
+        else:
+            argv += ["--secret", f"id={secret['id']},src={secret['src']}"]
+    if params.get("provenance") is not None:
+        argv.append(f"--provenance={str(params['provenance']).lower()}")
+    if params.get("push"):
+        argv.append("--push")
+    if params.get("load"):
+        argv.append("--load")
+    if params.get("pull"):
+        argv.append("--pull")
+    if params.get("no_cache"):
+        argv.append("--no-cache")
+    argv.append(params["path"])
+    return BuildCommand(argv, env)
+
+
+def parse_metadata(text: str) -> dict:
+    """The --metadata-file JSON: the pushed or loaded image's digest and the rest, as buildx wrote it."""
+    if not text.strip():
+        return {}
+    return json.loads(text)
+
+
+def digest_from(metadata: dict) -> str | None:
+    return metadata.get("containerimage.digest")
+
+
+_STEP_ERROR = re.compile(r"^#\d+ ERROR: (.*)$|^ERROR: (.*)$")
+_STEP_HEADER = re.compile(r"^ > (\[.*)$")
+
+
+def failure_summary(log: str, tail_lines: int = 20) -> str:
+    """The failing step, BuildKit's error and the last lines of output, from a --progress plain log."""
+    lines = log.splitlines()
+    steps = [m.group(1) for m in map(_STEP_HEADER.match, lines) if m]
+    errors = [m.group(1) or m.group(2) for m in map(_STEP_ERROR.match, lines) if m]
+    parts = []
+    if steps:
+        parts.append(f"failing step: {steps[-1].rstrip(':')}")
+    if errors:
+        parts.append(f"error: {errors[-1]}")
+    parts.append("last lines:\n" + "\n".join(lines[-tail_lines:]))
+    return "\n".join(parts)
+
+
+def cached_steps(log: str) -> int:
+    """How many steps BuildKit answered from cache (``#7 CACHED``)."""
+    return sum(1 for line in log.splitlines() if re.match(r"^#\d+ CACHED$", line.strip()))
+
+
+def redact_secrets(text: str, secrets: Any) -> str:
+    for secret in secrets or []:
+        value = secret.get("value")
+        if value:
+            text = text.replace(value, REDACTED)
+    return text
