@@ -78,6 +78,17 @@ def is_native(arch: Architecture, machine: str) -> bool:
     return machine in arch.native_on
 
 
+# From Linux 5.12 the kernel tells the interpreter (AT_FLAGS) that argv[0] was preserved, which QEMU 6+ reads.
+# Without P, a multi-call binary such as busybox re-executing itself as an applet loses its applet name.
+PRESERVE_ARGV0_SINCE = "5.12"
+
+
+def default_flags(kernel_release: str) -> str:
+    from ansible_collections.multiarch.buildhost.plugins.module_utils._version import version_at_least
+
+    return "PCF" if version_at_least(kernel_release, PRESERVE_ARGV0_SINCE) else "CF"
+
+
 def required_flags(flags: str) -> str:
     """What /proc shows for FLAGS: the kernel implies O (open-binary) for C (credentials)."""
     shown = set(flags.upper())

@@ -47,9 +47,10 @@ options:
   flags:
     description:
       - binfmt_misc flags. Must contain V(F) (fix binary). V(C) (credentials, which implies V(O)) lets setuid
-        binaries such as sudo work under emulation; V(P) preserves argv[0].
+        binaries such as sudo work under emulation; V(P) preserves argv[0], which multi-call binaries such as
+        busybox need when they re-execute themselves.
+      - Defaults to V(PCF) on Linux 5.12 and newer (which tell QEMU that argv[0] was preserved) and V(CF) on older kernels.
     type: str
-    default: CF
   persist:
     description: Write C(/etc/binfmt.d/qemu-<arch>.conf) so the handlers survive reboots and systemd-binfmt restarts.
     type: bool
@@ -118,6 +119,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.multiarch.buildhost.plugins.module_utils._binfmt import (
     Handler,
     UnknownPlatform,
+    default_flags,
     escaped_to_hex,
     platforms_of,
     required_flags,
@@ -150,7 +152,7 @@ def main() -> None:
         argument_spec=dict(
             platforms=dict(type="list", elements="str", required=True),
             state=dict(type="str", choices=["present", "absent"], default="present"),
-            flags=dict(type="str", default="CF"),
+            flags=dict(type="str"),
             persist=dict(type="bool", default=True),
             replace=dict(type="bool", default=True),
             interpreter_path=dict(type="path", default="/usr/bin"),
@@ -158,7 +160,7 @@ def main() -> None:
         supports_check_mode=True,
     )
     p = module.params
-    flags = p["flags"].upper()
+    flags = (p["flags"] or default_flags(os.uname().release)).upper()
     if "F" not in flags or set(flags) - set("POCF"):
         module.fail_json(msg=f"flags={p['flags']!r}: use letters from P, O, C, F, and keep F (fix binary), without which "
                              "handlers do not work inside containers")

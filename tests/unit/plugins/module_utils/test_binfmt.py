@@ -114,3 +114,11 @@ def test_platforms_of_lists_enabled_handlers_in_docker_spelling():
     enabled = parse_entry("qemu-aarch64", DEBIAN_AARCH64_ENTRY)
     disabled = parse_entry("qemu-riscv64", DEBIAN_AARCH64_ENTRY.replace("enabled", "disabled"))
     assert platforms_of({"qemu-aarch64": enabled, "qemu-riscv64": disabled}) == ["linux/arm64"]
+
+
+def test_preserve_argv0_is_default_only_where_the_kernel_reports_it():
+    from ansible_collections.multiarch.buildhost.plugins.module_utils._binfmt import default_flags
+
+    assert default_flags("6.18.44-fc-v782") == "PCF"
+    assert default_flags("5.12.0") == "PCF"
+    assert default_flags("4.18.0-553.el8_10.x86_64") == "CF"
