@@ -52,5 +52,12 @@ $(addprefix molecule-,$(SCENARIOS)): molecule-%: venv
 bench-smoke: venv
 	@if [ -x bench/run.sh ]; then bench/run.sh --smoke; else echo "bench: not written yet"; fi
 
+demo: lab  ## a throwaway Debian 13 build host, prepared and building the example app for 3 platforms
+	$(BIN)/ansible-playbook -i examples/demo/inventory.yml examples/demo/demo.yml
+
+demo-clean:  ## remove what the demo created
+	docker rm -f mbh-demo 2>/dev/null || true
+	docker volume rm mbh-demo-docker mbh-demo-containerd 2>/dev/null || true
+
 clean:
 	rm -rf build .collection

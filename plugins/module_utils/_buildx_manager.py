@@ -20,7 +20,7 @@ from ansible_collections.multiarch.buildhost.plugins.module_utils._buildx import
     parse_instance_file,
     parse_ls_json,
 )
-from ansible_collections.multiarch.buildhost.plugins.module_utils._docker_cli import DockerCli, DockerCliError
+from ansible_collections.multiarch.buildhost.plugins.module_utils._docker_cli import DockerCli
 from ansible_collections.multiarch.buildhost.plugins.module_utils._owner import Owner
 
 TLS_ENVIRONMENT = ("DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")
@@ -152,4 +152,3 @@ class BuilderManager:
                     os.lchown(entry, self.owner.uid, self.owner.gid)
         if os.path.isdir(self.docker_config):
             os.lchown(self.docker_config, self.owner.uid, self.owner.gid)
-

@@ -56,4 +56,3 @@ class DockerCli:
             return json.loads(out)
         except ValueError as exc:
             raise DockerCliError(f"docker {' '.join(args)} did not print JSON: {out[:200]!r}") from exc
-

@@ -14,7 +14,7 @@ description:
   - Secrets reach BuildKit through environment variables, never the command line; RV(command) never holds them.
   - The full build log is written to RV(log_file). A failed build reports the failing step, BuildKit's error and the
     last lines of output.
-  - When pushing, RV(changed) says whether the pushed digest differs from what the first tag pointed at before.
+  - When pushing, the task is changed exactly when the pushed digest differs from what the first tag pointed at before.
     Without O(push), a build that ran counts as a change.
 author: Multiarch Buildhost Team (@multiarch-buildhost)
 extends_documentation_fragment:
@@ -124,8 +124,10 @@ EXAMPLES = r"""
     tags: [registry.example.com/team/app:1.2]
     platforms: [linux/amd64, linux/arm64, linux/riscv64]
     push: true
-    cache_from: [type=registry,ref=registry.example.com/team/app:buildcache]
-    cache_to: [type=registry,ref=registry.example.com/team/app:buildcache,mode=max]
+    cache_from:
+      - "type=registry,ref=registry.example.com/team/app:buildcache"
+    cache_to:
+      - "type=registry,ref=registry.example.com/team/app:buildcache,mode=max"
     secrets:
       - id: npmrc
         value: "{{ vault_npm_token }}"

@@ -53,8 +53,7 @@ options:
     type: str
   buildkitd_config:
     description:
-      - buildkitd.toml as a dict, rendered to TOML (registry mirrors, http or insecure registries, CAs). For example
-        C({registry: {"docker.io": {mirrors: [mirror.example.com]}, "localhost:5000": {http: true}}}).
+      - buildkitd.toml as a dict, rendered to TOML (registry mirrors, http or insecure registries, CAs); see the examples.
     type: dict
     default: {}
   platforms:

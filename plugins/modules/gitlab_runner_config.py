@@ -57,7 +57,7 @@ options:
     elements: str
     default: [/certs/client]
   docker:
-    description: Other C([runners.docker]) keys to set, for example C({tls_verify: false, shm_size: 0}).
+    description: Other C([runners.docker]) keys to set, for example V(tls_verify) or V(shm_size).
     type: dict
     default: {}
   concurrent:

@@ -37,7 +37,7 @@ EXAMPLES = r"""
 
 - name: Prove every platform was pushed
   ansible.builtin.assert:
-    that: ['linux/amd64', 'linux/arm64'] | difference(index.platforms) | length == 0
+    that: "['linux/amd64', 'linux/arm64'] | difference(index.platforms) | length == 0"
 """
 
 RETURN = r"""

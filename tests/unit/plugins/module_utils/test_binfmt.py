@@ -67,7 +67,8 @@ def test_a_distro_handler_without_our_interpreter_or_credentials_flag_does_not_m
     arch = resolve_platform("arm64")
     debian = parse_entry("qemu-aarch64", DEBIAN_AARCH64_ENTRY)
     assert not handler_matches(debian, arch, "/usr/bin/qemu-aarch64-static", "CF")
-    ours = parse_entry("qemu-aarch64", DEBIAN_AARCH64_ENTRY.replace("/usr/libexec/qemu-binfmt/aarch64-binfmt-P", "/usr/bin/qemu-aarch64-static").replace("POF", "OCF"))
+    ours_text = DEBIAN_AARCH64_ENTRY.replace("/usr/libexec/qemu-binfmt/aarch64-binfmt-P", "/usr/bin/qemu-aarch64-static")
+    ours = parse_entry("qemu-aarch64", ours_text.replace("POF", "OCF"))
     assert handler_matches(ours, arch, "/usr/bin/qemu-aarch64-static", "CF")
 
 

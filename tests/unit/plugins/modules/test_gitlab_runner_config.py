@@ -53,7 +53,7 @@ def test_docker_runners_get_privileged_dind_and_everything_else_survives(run_mod
 def test_repeated_runs_change_nothing_and_duplicate_nothing(run_module, config):
     run_module("gitlab_runner_config", dict(DIND, path=str(config)))
     once = config.read_text()
-    for _ in range(3):
+    for _attempt in range(3):
         assert run_module("gitlab_runner_config", dict(DIND, path=str(config)))["changed"] is False
     assert config.read_text() == once
     assert once.count("[runners.docker]") == 2 and once.count("privileged = true") == 2
