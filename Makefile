@@ -50,7 +50,7 @@ $(addprefix molecule-,$(SCENARIOS)): molecule-%: venv
 	cd . && $(BIN)/molecule test -s $*
 
 bench-smoke: venv
-	@if [ -x bench/run.sh ]; then bench/run.sh --smoke; else echo "bench: not written yet"; fi
+	$(PY) bench/bench.py --smoke
 
 demo: lab  ## a throwaway Debian 13 build host, prepared and building the example app for 3 platforms
 	$(BIN)/ansible-playbook -i examples/demo/inventory.yml examples/demo/demo.yml

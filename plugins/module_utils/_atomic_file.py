@@ -9,6 +9,8 @@ and mode before it is renamed into place, and a reader only ever sees the old or
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import stat
 import tempfile
@@ -83,3 +85,22 @@ def write_atomically(path: str, content: bytes, mode: int, uid: int, gid: int) -
         os.fsync(dir_fd)  # make the rename itself durable
     finally:
         os.close(dir_fd)
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: str):
+    """Serialise read-merge-write cycles on PATH across processes (two Ansible runs, a hand edit by a script).
+
+    The lock is taken on the directory, so no lock file is left next to the managed file.
+    """
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory):
+        yield
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)

@@ -16,6 +16,8 @@ from typing import Any
 from ansible_collections.multiarch.buildhost.plugins.module_utils._atomic_file import FileState
 
 REDACTED = "********"
+# Docker's own files are a few KiB; anything this large is not a config file someone meant to merge into.
+MAX_CONFIG_BYTES = 1024 * 1024
 
 
 class JsonFileError(Exception):
@@ -27,9 +29,12 @@ def parse_json_object(path: str, content: bytes) -> dict[str, Any]:
     if content.startswith(b"\xef\xbb\xbf"):
         # dockerd and the docker CLI both refuse a byte-order mark, so accepting it here would hide the fault.
         raise JsonFileError(f"{path} starts with a UTF-8 byte-order mark, which Docker cannot read; remove it")
+    if len(content) > MAX_CONFIG_BYTES:
+        raise JsonFileError(f"{path} is {len(content)} bytes, larger than the {MAX_CONFIG_BYTES} bytes a Docker config file can"
+                            " reasonably be; check what it holds")
     if not content.strip():
-        # An empty file is what `touch` leaves; Docker itself treats it as "no settings".
-        return {}
+        # dockerd refuses an empty daemon.json at start-up, so merging into one would hide a broken file.
+        raise JsonFileError(f"{path} is empty; write {{}} into it or remove it")
     try:
         document = json.loads(content.decode("utf-8"))
     except UnicodeDecodeError as exc:

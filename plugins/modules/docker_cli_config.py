@@ -81,6 +81,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.multiarch.buildhost.plugins.module_utils._atomic_file import (
     FileRefused,
     ensure_directory,
+    exclusive_lock,
     read_regular_file,
 )
 from ansible_collections.multiarch.buildhost.plugins.module_utils._json_config import apply_json_update
@@ -120,27 +121,28 @@ def main() -> None:
     overlay = dict(p["settings"])
     if p["experimental"] is not None:
         overlay["experimental"] = "enabled" if p["experimental"] else "disabled"
-    try:
-        before = read_regular_file(path)
-        update = plan_update(path, before, overlay, p["remove_keys"])
-    except (FileRefused, JsonFileError) as exc:
-        module.fail_json(msg=str(exc), path=path)
-    module.no_log_values.update(secret_values(update.before_doc, CREDENTIAL_KEYS))
+    with exclusive_lock(path):
+        try:
+            before = read_regular_file(path)
+            update = plan_update(path, before, overlay, p["remove_keys"])
+        except (FileRefused, JsonFileError) as exc:
+            module.fail_json(msg=str(exc), path=path)
+        module.no_log_values.update(secret_values(update.before_doc, CREDENTIAL_KEYS))
 
-    # Credentials must never become readable by others: anything beyond the owner's bits is dropped.
-    mode = (before.mode & 0o600) if before.exists else 0o600
-    gid = before.gid if before.exists else owner.gid
-    config_dir = os.path.dirname(path)
-    result = apply_json_update(
-        module,
-        update,
-        mode,
-        owner.uid,
-        gid,
-        before_write=lambda: ensure_directory(config_dir, 0o700, owner.uid, owner.gid),
-        shown=lambda doc: redact(doc, CREDENTIAL_KEYS),
-    )
-    module.exit_json(**result)
+        # Credentials must never become readable by others: anything beyond the owner's bits is dropped.
+        mode = (before.mode & 0o600) if before.exists else 0o600
+        gid = before.gid if before.exists else owner.gid
+        config_dir = os.path.dirname(path)
+        result = apply_json_update(
+            module,
+            update,
+            mode,
+            owner.uid,
+            gid,
+            before_write=lambda: ensure_directory(config_dir, 0o700, owner.uid, owner.gid),
+            shown=lambda doc: redact(doc, CREDENTIAL_KEYS),
+        )
+        module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -94,7 +94,7 @@ backup_file:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.multiarch.buildhost.plugins.module_utils._atomic_file import FileRefused, read_regular_file
+from ansible_collections.multiarch.buildhost.plugins.module_utils._atomic_file import FileRefused, exclusive_lock, read_regular_file
 from ansible_collections.multiarch.buildhost.plugins.module_utils._dockerd import (
     DaemonConfigRejected,
     Validation,
@@ -121,30 +121,31 @@ def main() -> None:
     overlay = dict(p["settings"])
     if p["experimental"] is not None:
         overlay["experimental"] = p["experimental"]
-    try:
-        before = read_regular_file(path)
-        update = plan_update(path, before, overlay, p["remove_keys"])
-    except (FileRefused, JsonFileError) as exc:
-        module.fail_json(msg=str(exc), path=path)
-
-    validation = Validation(False, "not validated: validate=false")
-    if update.changed and p["validate"]:
+    with exclusive_lock(path):
         try:
-            validation = validate_daemon_config(module, update.after_text, path)
-        except DaemonConfigRejected as exc:
+            before = read_regular_file(path)
+            update = plan_update(path, before, overlay, p["remove_keys"])
+        except (FileRefused, JsonFileError) as exc:
             module.fail_json(msg=str(exc), path=path)
-    elif not update.changed:
-        validation = Validation(False, "not validated: nothing to change")
 
-    # dockerd reads the file as root; an existing file keeps whatever owner and mode the admin chose.
-    mode, uid, gid = (before.mode, before.uid, before.gid) if before.exists else (0o644, 0, 0)
-    result = apply_json_update(module, update, mode, uid, gid)
-    module.exit_json(
-        restart_required=update.changed,
-        validated=validation.validated,
-        validation=validation.detail,
-        **result,
-    )
+        validation = Validation(False, "not validated: validate=false")
+        if update.changed and p["validate"]:
+            try:
+                validation = validate_daemon_config(module, update.after_text, path)
+            except DaemonConfigRejected as exc:
+                module.fail_json(msg=str(exc), path=path)
+        elif not update.changed:
+            validation = Validation(False, "not validated: nothing to change")
+
+        # dockerd reads the file as root; an existing file keeps whatever owner and mode the admin chose.
+        mode, uid, gid = (before.mode, before.uid, before.gid) if before.exists else (0o644, 0, 0)
+        result = apply_json_update(module, update, mode, uid, gid)
+        module.exit_json(
+            restart_required=update.changed,
+            validated=validation.validated,
+            validation=validation.detail,
+            **result,
+        )
 
 
 if __name__ == "__main__":

@@ -107,7 +107,7 @@ try:
 except ImportError:
     TOMLKIT_IMPORT_ERROR = traceback.format_exc()
 
-from ansible_collections.multiarch.buildhost.plugins.module_utils._atomic_file import FileRefused, read_regular_file, write_atomically
+from ansible_collections.multiarch.buildhost.plugins.module_utils._atomic_file import FileRefused, exclusive_lock, read_regular_file, write_atomically
 from ansible_collections.multiarch.buildhost.plugins.module_utils._runner_toml import (
     RunnerConfigError,
     apply_settings,
@@ -140,27 +140,28 @@ def main() -> None:
         module.fail_json(msg=missing_required_lib("tomlkit"), exception=TOMLKIT_IMPORT_ERROR)
     p = module.params
     path = p["path"]
-    try:
-        before = read_regular_file(path)
-        if not before.exists:
-            raise RunnerConfigError(f"{path} does not exist; register a runner first (gitlab-runner register)")
-        original = before.content.decode("utf-8")
-        document = parse(path, original)
-        module.no_log_values.update(secret_values(document))
-        runners = select_runners(path, document, p["runners"])
-        changed_runners = apply_settings(document, runners, p)
-    except (FileRefused, RunnerConfigError, UnicodeDecodeError) as exc:
-        module.fail_json(msg=str(exc), path=path)
-    updated = render(document)
-    changed = updated != original
-    result = dict(changed=changed, changed_runners=changed_runners, runner_names=runner_names(document), path=path)
-    if module._diff:
-        result["diff"] = dict(before=redact_text(original), after=redact_text(updated), before_header=path, after_header=path)
-    if changed and not module.check_mode:
-        if p["backup"]:
-            result["backup_file"] = module.backup_local(path)
-        write_atomically(path, updated.encode("utf-8"), before.mode, before.uid, before.gid)
-    module.exit_json(**result)
+    with exclusive_lock(path):
+        try:
+            before = read_regular_file(path)
+            if not before.exists:
+                raise RunnerConfigError(f"{path} does not exist; register a runner first (gitlab-runner register)")
+            original = before.content.decode("utf-8")
+            document = parse(path, original)
+            module.no_log_values.update(secret_values(document))
+            runners = select_runners(path, document, p["runners"])
+            changed_runners = apply_settings(document, runners, p)
+        except (FileRefused, RunnerConfigError, UnicodeDecodeError) as exc:
+            module.fail_json(msg=str(exc), path=path)
+        updated = render(document)
+        changed = updated != original
+        result = dict(changed=changed, changed_runners=changed_runners, runner_names=runner_names(document), path=path)
+        if module._diff:
+            result["diff"] = dict(before=redact_text(original), after=redact_text(updated), before_header=path, after_header=path)
+        if changed and not module.check_mode:
+            if p["backup"]:
+                result["backup_file"] = module.backup_local(path)
+            write_atomically(path, updated.encode("utf-8"), before.mode, before.uid, before.gid)
+        module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,36 @@ def _expose_checkout_as_collection() -> None:
 _expose_checkout_as_collection()
 
 
+class ReliabilityLedger:
+    """Counts the reliability cases tried and failed, for the summary line and docs/reliability.md."""
+
+    def __init__(self):
+        self.cases = {}
+
+    def tried(self, kind: str, ok: bool) -> None:
+        tried, failed = self.cases.get(kind, (0, 0))
+        self.cases[kind] = (tried + 1, failed + (0 if ok else 1))
+
+
+RELIABILITY = ReliabilityLedger()
+
+
+@pytest.fixture(scope="session")
+def reliability() -> ReliabilityLedger:
+    return RELIABILITY
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not RELIABILITY.cases:
+        return
+    terminalreporter.section("reliability")
+    total = failed = 0
+    for kind, (tried, bad) in sorted(RELIABILITY.cases.items()):
+        terminalreporter.write_line(f"{kind}: {tried} tried, {bad} failed")
+        total, failed = total + tried, failed + bad
+    terminalreporter.write_line(f"reliability: {total} cases tried, {failed} failures")
+
+
 class ModuleRun(dict):
     """The JSON a module printed, plus whether it failed."""
 

@@ -49,8 +49,11 @@ def test_bad_documents_get_an_error_naming_the_file(content, expected):
     assert expected in str(caught.value)
 
 
-def test_empty_file_reads_as_no_settings():
-    assert parse_json_object("/x.json", b"  \n") == {}
+@pytest.mark.parametrize(("content", "message"), [(b"  \n", "is empty"), (b" " * (1024 * 1024 + 1), "larger than")])
+def test_empty_and_huge_files_are_refused(content, message):
+    with pytest.raises(JsonFileError) as caught:
+        parse_json_object("/x.json", content)
+    assert "/x.json" in str(caught.value) and message in str(caught.value)
 
 
 def test_reformatting_alone_is_not_a_change():
