@@ -6,6 +6,8 @@ import subprocess
 
 import pytest
 
+from ansible_collections.multiarch.buildhost.plugins.module_utils._binfmt import parse_entry, registration_line, resolve_platform
+
 PROC = "/proc/sys/fs/binfmt_misc"
 ENTRY = f"{PROC}/qemu-riscv64"
 PERSISTED = "/etc/binfmt.d/qemu-riscv64.conf"
@@ -21,9 +23,20 @@ def unregister_riscv64():
 
 @pytest.fixture
 def riscv64_cleared():
+    """binfmt_misc is kernel-global: start from no riscv64 handler, and leave the one that was there before."""
+    previous = open(ENTRY).read() if os.path.exists(ENTRY) else None
+    persisted = open(PERSISTED).read() if os.path.exists(PERSISTED) else None
     unregister_riscv64()
     yield
     unregister_riscv64()
+    if persisted is not None:
+        with open(PERSISTED, "w") as handle:
+            handle.write(persisted)
+    if previous is not None:
+        handler = parse_entry("qemu-riscv64", previous)
+        arch = resolve_platform("riscv64")
+        with open(f"{PROC}/register", "w") as handle:
+            handle.write(registration_line(arch, handler.interpreter, "".join(f for f in handler.flags if f != "O")))
 
 
 def test_registers_with_fix_binary_and_persists_then_absent_removes_both(run_module, riscv64_cleared):
