@@ -38,7 +38,7 @@ units: venv
 
 sanity: venv  ## ansible-test needs the collection under ansible_collections/<ns>/<name>, as a git tree
 	rm -rf build/ansible_collections && mkdir -p $(SANITY_TREE)
-	git ls-files -co --exclude-standard -z | grep -zv '^tests/lab/' | xargs -0 cp --parents -t $(SANITY_TREE)
+	git ls-files -co --exclude-standard -z | grep -zvE '^(tests/lab|bench)/' | xargs -0 cp --parents -t $(SANITY_TREE)
 	cd $(SANITY_TREE) && git init -q && git add -A && \
 	  $(BIN)/ansible-test sanity --local --python 3.11 --color no
 

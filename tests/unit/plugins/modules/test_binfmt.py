@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -87,3 +88,26 @@ def test_a_foreign_binary_runs_once_registered(run_module, riscv64_cleared):
 def test_flags_without_f_or_with_unknown_letters_are_refused(run_module, flags):
     result = run_module("binfmt", {"platforms": ["riscv64"], "flags": flags})
     assert result.failed and "keep F" in result["msg"]
+
+
+def test_unprivileged_hosts_get_a_clear_error(tmp_path):
+    """Run the module for real inside an unprivileged container, where /proc/sys is read-only."""
+    import json as jsonlib
+    import uuid
+
+    name = f"mbh-unprivileged-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["docker", "run", "-d", "--rm", "--name", name, "localhost/multiarch-lab-debian:13", "sleep", "120"],
+                   check=True, capture_output=True)
+    try:
+        repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
+        env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(repo, "ansible.cfg"), ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+                   ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_COLLECTIONS_PATH=os.path.join(repo, ".collection"))
+        ansible = os.path.join(os.path.dirname(sys.executable), "ansible")
+        out = subprocess.run([ansible, "all", "-i", f"{name},", "-c", "community.docker.docker", "-m", "multiarch.buildhost.binfmt",
+                              "-a", "platforms=arm64 persist=false"], capture_output=True, text=True, env=env, cwd=repo,
+                             check=False).stdout
+        result = jsonlib.loads(out)["plays"][0]["tasks"][0]["hosts"][name]
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+    assert result["failed"] is True
+    assert "privileged container" in result["msg"]

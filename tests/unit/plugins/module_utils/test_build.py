@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import json
+
+from ansible_collections.multiarch.buildhost.plugins.module_utils._build import (
+    build_command,
+    cached_steps,
+    digest_from,
+    failure_summary,
+    parse_metadata,
+    redact_secrets,
+)
+from ansible_collections.multiarch.buildhost.plugins.module_utils._imagetools import describe_index
+
+# From a real failed build on the lab (buildx 0.13.1, --progress plain), shortened.
+FAILED_LOG = """#14 [base 2/2] RUN ["/bin/busybox", "--install", "-s", "/bin"]
+#14 0.394 exec /bin/busybox: exec format error
+#14 ERROR: process "/bin/busybox --install -s /bin" did not complete successfully: exit code: 1
+------
+ > [base 2/2] RUN ["/bin/busybox", "--install", "-s", "/bin"]:
+0.394 exec /bin/busybox: exec format error
+------
+ERROR: failed to solve: process "/bin/busybox --install -s /bin" did not complete successfully: exit code: 1
+"""
+
+
+def params(**overrides):
+    base = dict(path="/srv/app", tags=["r/app:1"], platforms=["linux/amd64", "linux/arm64"], push=True)
+    base.update(overrides)
+    return base
+
+
+def test_command_has_platforms_tags_cache_and_push_in_order():
+    command = build_command(params(cache_from=["type=registry,ref=r/app:cache"], cache_to=["type=registry,ref=r/app:cache,mode=max"],
+                                   build_args={"V": "1"}, labels={"org.opencontainers.image.source": "x"}, target="final",
+                                   builder="multiarch", provenance=False), "/tmp/meta.json")
+    argv = command.argv
+    assert argv[:6] == ["buildx", "build", "--progress", "plain", "--metadata-file", "/tmp/meta.json"]
+    assert argv[argv.index("--platform") + 1] == "linux/amd64,linux/arm64"
+    assert argv[argv.index("--builder") + 1] == "multiarch"
+    assert argv[argv.index("--cache-from") + 1] == "type=registry,ref=r/app:cache"
+    assert argv[argv.index("--cache-to") + 1] == "type=registry,ref=r/app:cache,mode=max"
+    assert "--provenance=false" in argv and "--push" in argv
+    assert argv[-1] == "/srv/app"
+
+
+def test_inline_cache_is_the_build_arg_alone():
+    argv = build_command(params(inline_cache=True, cache_from=["r/app:1"]), "/m").argv
+    assert "BUILDKIT_INLINE_CACHE=1" in argv
+    assert "--cache-to" not in argv  # a second inline export is refused by BuildKit ("duplicate cache exports")
+
+
+def test_secret_values_travel_in_the_environment_only():
+    command = build_command(params(secrets=[{"id": "npmrc", "value": "tok-123"}, {"id": "key", "src": "/etc/key"}]), "/m")
+    assert "tok-123" not in " ".join(command.argv) and "tok-123" not in command.shown()
+    assert "id=npmrc,env=MBH_BUILD_SECRET_0" in command.argv
+    assert "id=key,src=/etc/key" in command.argv
+    assert command.env == {"MBH_BUILD_SECRET_0": "tok-123"}
+
+
+def test_secret_values_are_redacted_from_logs():
+    assert redact_secrets("echo tok-123 > x", [{"id": "a", "value": "tok-123"}]) == "echo ******** > x"
+
+
+def test_metadata_gives_the_digest():
+    metadata = parse_metadata(json.dumps({"containerimage.digest": "sha256:abc", "image.name": "r/app:1"}))
+    assert digest_from(metadata) == "sha256:abc"
+    assert parse_metadata("") == {}
+
+
+def test_failure_summary_names_the_step_and_the_error():
+    summary = failure_summary(FAILED_LOG)
+    assert 'failing step: [base 2/2] RUN ["/bin/busybox", "--install", "-s", "/bin"]' in summary
+    assert "error: failed to solve" in summary
+    assert "exec format error" in summary
+
+
+def test_cached_steps_are_counted():
+    assert cached_steps("#5 CACHED\n#6 [2/3] RUN x\n#6 CACHED\n#7 DONE 0.1s\n") == 2
+
+
+def test_index_platforms_leave_attestations_out():
+    raw = json.dumps({
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"digest": "sha256:a", "mediaType": "m", "platform": {"os": "linux", "architecture": "amd64"}},
+            {"digest": "sha256:b", "mediaType": "m", "platform": {"os": "linux", "architecture": "arm", "variant": "v7"}},
+            {"digest": "sha256:c", "mediaType": "m", "platform": {"os": "unknown", "architecture": "unknown"}},
+        ],
+    })
+    described = describe_index(raw)
+    assert described["platforms"] == ["linux/amd64", "linux/arm/v7"]
+    assert len(described["manifests"]) == 3
+    assert described["digest"].startswith("sha256:")
