@@ -142,13 +142,3 @@ class BuilderManager:
         path = os.path.join(directory, f"{desired.name}.buildkitd.toml")
         write_atomically(path, desired.nodes[0].config.encode("utf-8"), 0o644, self.owner.uid, self.owner.gid)
         return path
-
-    def hand_back_to_owner(self) -> None:
-        """buildx ran as root with the owner's DOCKER_CONFIG: give what it wrote back to the owner."""
-        for sub in ("buildx", "contexts"):
-            top = os.path.join(self.docker_config, sub)
-            for root, dirs, files in os.walk(top):
-                for entry in [root] + [os.path.join(root, d) for d in dirs] + [os.path.join(root, f) for f in files]:
-                    os.lchown(entry, self.owner.uid, self.owner.gid)
-        if os.path.isdir(self.docker_config):
-            os.lchown(self.docker_config, self.owner.uid, self.owner.gid)

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,8 @@ class DockerCli:
     docker_config: str | None = None
     docker_host: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    # (uid, gid) of the user whose DOCKER_CONFIG this is: buildx writes state files there even when only reading.
+    owner_ids: tuple | None = None
 
     @property
     def binary(self) -> str | None:
@@ -40,9 +43,25 @@ class DockerCli:
             raise DockerCliError("the docker CLI is not installed on this host")
         environ = self.environment()
         environ.update(env or {})
-        return self.module.run_command(
-            [binary] + args, data=data, environ_update=environ, cwd=cwd, expand_user_and_vars=False
-        )
+        try:
+            return self.module.run_command(
+                [binary] + args, data=data, environ_update=environ, cwd=cwd, expand_user_and_vars=False
+            )
+        finally:
+            self.hand_back_to_owner()
+
+    def hand_back_to_owner(self) -> None:
+        """docker ran as root with the owner's DOCKER_CONFIG: give what it wrote there back to the owner."""
+        if not self.docker_config or self.owner_ids is None or not os.path.isdir(self.docker_config):
+            return
+        uid, gid = self.owner_ids
+        if os.lstat(self.docker_config).st_uid != uid:
+            os.lchown(self.docker_config, uid, gid)
+        for sub in ("buildx", "contexts"):
+            for root, dirs, files in os.walk(os.path.join(self.docker_config, sub)):
+                for entry in [root] + [os.path.join(root, name) for name in dirs + files]:
+                    if os.lstat(entry).st_uid != uid:
+                        os.lchown(entry, uid, gid)
 
     def checked(self, args: list[str], **kwargs: Any) -> str:
         rc, out, err = self.run(args, **kwargs)

@@ -223,7 +223,7 @@ def main() -> None:
         owner = resolve_owner(p["owner"])
     except UnknownOwner as exc:
         module.fail_json(msg=str(exc))
-    cli = DockerCli(module, docker_config=owner.docker_config_dir, docker_host=p["docker_host"])
+    cli = DockerCli(module, docker_config=owner.docker_config_dir, owner_ids=(owner.uid, owner.gid), docker_host=p["docker_host"])
     metadata_fd, metadata_file = tempfile.mkstemp(prefix="buildx-metadata.", suffix=".json")
     os.close(metadata_fd)
     command = build_command(p, metadata_file)

@@ -190,7 +190,8 @@ def main() -> None:
     try:
         validate_name(p["name"])
         owner = resolve_owner(p["owner"])
-        manager = BuilderManager(module, DockerCli(module, docker_config=owner.docker_config_dir, docker_host=p["docker_host"]), owner)
+        manager = BuilderManager(module, DockerCli(module, docker_config=owner.docker_config_dir, docker_host=p["docker_host"],
+                                                 owner_ids=(owner.uid, owner.gid)), owner)
         before = manager.read(p["name"])
         if p["state"] == "absent":
             changed, actions = manager.ensure_absent(p["name"], p["driver"], module.check_mode)
@@ -204,10 +205,6 @@ def main() -> None:
         after = manager.read(p["name"]) if not module.check_mode else before
     except (UnknownOwner, BuildxError, DockerCliError) as exc:
         module.fail_json(msg=str(exc))
-    finally:
-        # buildx runs as root here and writes its state files (even when only listing): give them back.
-        if "manager" in locals():
-            manager.hand_back_to_owner()
     result = dict(changed=changed, actions=actions, builder=after.as_result() if after else None)
     if module._diff:
         result["diff"] = {"before": json.dumps(before.as_result() if before else None, indent=2) + "\n",

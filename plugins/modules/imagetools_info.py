@@ -87,7 +87,7 @@ def main() -> None:
     )
     try:
         owner = resolve_owner(module.params["owner"])
-        cli = DockerCli(module, docker_config=owner.docker_config_dir, docker_host=module.params["docker_host"])
+        cli = DockerCli(module, docker_config=owner.docker_config_dir, owner_ids=(owner.uid, owner.gid), docker_host=module.params["docker_host"])
         result = inspect_image(cli, module.params["name"])
     except ImageNotFound:
         result = missing_image()
