@@ -190,8 +190,8 @@ def main() -> None:
     try:
         validate_name(p["name"])
         owner = resolve_owner(p["owner"])
-        manager = BuilderManager(module, DockerCli(module, docker_config=owner.docker_config_dir, docker_host=p["docker_host"],
-                                                 owner_ids=(owner.uid, owner.gid)), owner)
+        cli = DockerCli(module, docker_config=owner.docker_config_dir, docker_host=p["docker_host"], owner_ids=(owner.uid, owner.gid))
+        manager = BuilderManager(module, cli, owner)
         before = manager.read(p["name"])
         if p["state"] == "absent":
             changed, actions = manager.ensure_absent(p["name"], p["driver"], module.check_mode)
