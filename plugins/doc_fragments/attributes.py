@@ -19,6 +19,18 @@ attributes:
       - When run twice in a row with the same arguments, the second run reports no change.
 """
 
+    # Modules that change state and support check mode, diff mode and idempotence fully.
+    FULL_SUPPORT = r"""
+options: {}
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+"""
+
     # Modules that never change anything.
     INFO_MODULE = r"""
 options: {}

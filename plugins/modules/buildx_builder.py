@@ -20,13 +20,7 @@ description:
 author: Multiarch Buildhost Team (@multiarch-buildhost)
 extends_documentation_fragment:
   - multiarch.buildhost.attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  idempotent:
-    support: full
+  - multiarch.buildhost.attributes.FULL_SUPPORT
 options:
   name:
     description: The builder's name. For the V(docker) driver, a docker context name.

@@ -20,14 +20,8 @@ description:
 author: Multiarch Buildhost Team (@multiarch-buildhost)
 extends_documentation_fragment:
   - multiarch.buildhost.attributes
+  - multiarch.buildhost.attributes.FULL_SUPPORT
   - multiarch.buildhost.json_settings
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  idempotent:
-    support: full
 options:
   path:
     description:
