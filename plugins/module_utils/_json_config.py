@@ -6,8 +6,17 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ansible_collections.multiarch.buildhost.plugins.module_utils._atomic_file import write_atomically
-from ansible_collections.multiarch.buildhost.plugins.module_utils._json_file import JsonUpdate, render
+from ansible_collections.multiarch.buildhost.plugins.module_utils._atomic_file import FileRefused, read_regular_file, write_atomically
+from ansible_collections.multiarch.buildhost.plugins.module_utils._json_file import JsonFileError, JsonUpdate, plan_update, render
+
+
+def plan_or_fail(module: Any, path: str, overlay: dict[str, Any], remove_keys: list[str]) -> JsonUpdate:
+    """Read PATH and plan the merge; a file that cannot be used fails the task, naming it, before anything is written."""
+    try:
+        return plan_update(path, read_regular_file(path), overlay, remove_keys)
+    except (FileRefused, JsonFileError) as exc:
+        module.fail_json(msg=str(exc), path=path)
+        raise  # fail_json exits; this keeps type checkers and readers sure nothing follows
 
 
 def apply_json_update(

@@ -73,15 +73,11 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.multiarch.buildhost.plugins.module_utils._atomic_file import (
-    FileRefused,
     ensure_directory,
     exclusive_lock,
-    read_regular_file,
 )
-from ansible_collections.multiarch.buildhost.plugins.module_utils._json_config import apply_json_update
+from ansible_collections.multiarch.buildhost.plugins.module_utils._json_config import apply_json_update, plan_or_fail
 from ansible_collections.multiarch.buildhost.plugins.module_utils._json_file import (
-    JsonFileError,
-    plan_update,
     redact,
     secret_values,
 )
@@ -116,11 +112,8 @@ def main() -> None:
     if p["experimental"] is not None:
         overlay["experimental"] = "enabled" if p["experimental"] else "disabled"
     with exclusive_lock(path):
-        try:
-            before = read_regular_file(path)
-            update = plan_update(path, before, overlay, p["remove_keys"])
-        except (FileRefused, JsonFileError) as exc:
-            module.fail_json(msg=str(exc), path=path)
+        update = plan_or_fail(module, path, overlay, p["remove_keys"])
+        before = update.before
         module.no_log_values.update(secret_values(update.before_doc, CREDENTIAL_KEYS))
 
         # Credentials must never become readable by others: anything beyond the owner's bits is dropped.

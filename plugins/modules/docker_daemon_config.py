@@ -88,14 +88,13 @@ backup_file:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.multiarch.buildhost.plugins.module_utils._atomic_file import FileRefused, exclusive_lock, read_regular_file
+from ansible_collections.multiarch.buildhost.plugins.module_utils._atomic_file import exclusive_lock
 from ansible_collections.multiarch.buildhost.plugins.module_utils._dockerd import (
     DaemonConfigRejected,
     Validation,
     validate_daemon_config,
 )
-from ansible_collections.multiarch.buildhost.plugins.module_utils._json_config import apply_json_update
-from ansible_collections.multiarch.buildhost.plugins.module_utils._json_file import JsonFileError, plan_update
+from ansible_collections.multiarch.buildhost.plugins.module_utils._json_config import apply_json_update, plan_or_fail
 
 
 def main() -> None:
@@ -116,11 +115,8 @@ def main() -> None:
     if p["experimental"] is not None:
         overlay["experimental"] = p["experimental"]
     with exclusive_lock(path):
-        try:
-            before = read_regular_file(path)
-            update = plan_update(path, before, overlay, p["remove_keys"])
-        except (FileRefused, JsonFileError) as exc:
-            module.fail_json(msg=str(exc), path=path)
+        update = plan_or_fail(module, path, overlay, p["remove_keys"])
+        before = update.before
 
         validation = Validation(False, "not validated: validate=false")
         if update.changed and p["validate"]:
