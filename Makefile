@@ -54,8 +54,15 @@ lint: venv
 	$(BIN)/ansible-lint --offline --profile production
 
 molecule: $(addprefix molecule-,$(SCENARIOS))
+# Every scenario runs at -vvv with diffs on, into build/logs/, which tests/leaks/scan_log.py then searches for
+# every secret the scenarios use (issue 9). The console gets the log without the -vvv detail, and its tail on failure.
 $(addprefix molecule-,$(SCENARIOS)): molecule-%: venv
-	cd . && $(BIN)/molecule test -s $*
+	@mkdir -p build/logs
+	@ANSIBLE_VERBOSITY=3 ANSIBLE_DIFF_ALWAYS=1 $(BIN)/molecule test -s $* > build/logs/molecule-$*.log 2>&1 \
+	  || { tail -n 150 build/logs/molecule-$*.log; echo "molecule $* failed: build/logs/molecule-$*.log"; exit 1; }
+	@grep -E '^(PLAY|TASK|RUNNING HANDLER|INFO|WARNING|ERROR|CRITICAL|fatal|changed:|failed:|mbh-.*: ok=)' build/logs/molecule-$*.log \
+	  | cut -c1-200
+	$(PY) tests/leaks/scan_log.py $* build/logs/molecule-$*.log
 
 bench-smoke: venv
 	$(PY) bench/bench.py --smoke

@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""Search a Molecule scenario's -vvv log for every secret the scenarios hand to the collection.
+
+    tests/leaks/scan_log.py SCENARIO LOG
+
+`make molecule-<scenario>` runs the scenario with ANSIBLE_VERBOSITY=3 and ANSIBLE_DIFF_ALWAYS=1 into LOG, then calls
+this. Every log is searched for every known secret, in each form it can take (as given, and base64 of "user:password"
+as config.json's `auths` stores it). A scan only counts when the log shows the secret-handling tasks ran at -vvv with
+diffs on (the scenario's proof patterns): a log of a run that never logged in cannot prove that login hides its
+password. Exit status 1 on a leak or a missing proof, 2 on bad usage.
+"""
+from __future__ import annotations
+
+import base64
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RUNNER_FIXTURE = "tests/unit/fixtures/gitlab-runner/several-runners.toml"
+
+
+@dataclass(frozen=True)
+class Secret:
+    value: str
+    # The file that hands the secret to the scenario: a secret renamed there fails the scan instead of dropping out.
+    source: str
+    # Registry passwords: docker login stores base64("user:password") under config.json's auths.
+    username: str = ""
+
+    def forms(self) -> dict[str, str]:
+        """Each way the secret can be written down, by name (the report names the form, never the value)."""
+        forms = {"plain": self.value}
+        if self.username:
+            forms["base64 user:password"] = base64.b64encode(f"{self.username}:{self.value}".encode()).decode()
+        return forms
+
+
+@dataclass(frozen=True)
+class Scenario:
+    secrets: tuple[Secret, ...] = ()
+    # Regular expressions the log must match, proving the secret-handling paths ran with -vvv and diffs.
+    proof: tuple[str, ...] = field(default_factory=tuple)
+
+
+VERBOSE_PROOF = (r"ESTABLISH DOCKER CONNECTION FOR USER", r'"invocation": \{')
+RUNNER_SECRETS = (
+    Secret("glrt-t1_SECRETdockerRunnerToken", RUNNER_FIXTURE),
+    Secret("glrt-t2_SECRETshellRunnerToken", RUNNER_FIXTURE),
+    Secret("s3cr3tKEYexample", RUNNER_FIXTURE),
+)
+RUNNER_PROOF = (r"TASK \[multiarch\.buildhost\.gitlab_runner : Allow privileged Docker-in-Docker",
+                r"--- before: /etc/gitlab-runner/config\.toml")
+LOGIN_PROOF = (r"TASK \[multiarch\.buildhost\.build : Log in to the registry",
+               r"the output has been hidden due to the fact that 'no_log: true'")
+
+SCENARIOS = {
+    "build": Scenario(
+        secrets=(Secret("s3cret-Pa55", "molecule/build/molecule.yml", username="ci"),),
+        proof=LOGIN_PROOF),
+    "config": Scenario(
+        secrets=(Secret("cfg-Pa55-leakcheck", "molecule/config/prepare.yml", username="robot"),
+                 Secret("c2VjcmV0", "molecule/config/verify.yml")),
+        proof=(r"--- before: /home/builder/\.docker/config\.json", r'"auths"')),
+    "default": Scenario(
+        secrets=(Secret("default-scenario-pass", "molecule/default/molecule.yml", username="ci"), *RUNNER_SECRETS),
+        proof=LOGIN_PROOF + RUNNER_PROOF),
+    "gitlab_runner": Scenario(
+        secrets=(*RUNNER_SECRETS, Secret("glrt-scenarioRegistrationToken", "molecule/gitlab_runner/molecule.yml")),
+        proof=RUNNER_PROOF + (r"TASK \[multiarch\.buildhost\.gitlab_runner : Register each missing runner",)),
+    "buildx": Scenario(),
+    "docker": Scenario(),
+    "qemu": Scenario(),
+}
+
+
+def all_secrets() -> list[Secret]:
+    seen: dict[str, Secret] = {}
+    for scenario in SCENARIOS.values():
+        for secret in scenario.secrets:
+            seen.setdefault(secret.value, secret)
+    return list(seen.values())
+
+
+def stale_secrets(repo: str = REPO) -> list[str]:
+    """Secrets whose source file no longer holds them: the scan would search for a value nobody uses."""
+    stale = []
+    for secret in all_secrets():
+        with open(os.path.join(repo, secret.source), encoding="utf-8") as handle:
+            if secret.value not in handle.read():
+                stale.append(f"{secret.value!r} is not in {secret.source}")
+    return stale
+
+
+def leaks(text: str, secrets: list[Secret]) -> list[str]:
+    """One line per secret form found in TEXT, with the first line it appears on."""
+    found = []
+    for secret in secrets:
+        for kind, form in secret.forms().items():
+            position = text.find(form)
+            if position >= 0:
+                line_number = text.count("\n", 0, position) + 1
+                found.append(f"line {line_number}: the {kind} form of a secret from {secret.source}")
+    return found
+
+
+def missing_proof(text: str, scenario: Scenario) -> list[str]:
+    return [pattern for pattern in VERBOSE_PROOF + scenario.proof if not re.search(pattern, text)]
+
+
+def scan(scenario_name: str, text: str) -> tuple[list[str], list[str], int]:
+    """(leaks, missing proof patterns, number of forms searched)."""
+    secrets = all_secrets()
+    forms = sum(len(secret.forms()) for secret in secrets)
+    return leaks(text, secrets), missing_proof(text, SCENARIOS[scenario_name]), forms
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 3 or argv[1] not in SCENARIOS:
+        print(f"usage: {argv[0]} {{{','.join(sorted(SCENARIOS))}}} LOG", file=sys.stderr)
+        return 2
+    stale = stale_secrets()
+    if stale:
+        print("secret scan: the list of secrets is out of date:\n  " + "\n  ".join(stale))
+        return 1
+    with open(argv[2], encoding="utf-8", errors="replace") as handle:
+        text = handle.read()
+    found, missing, forms = scan(argv[1], text)
+    lines = text.count("\n")
+    print(f"secret scan ({argv[1]}): {forms} secret forms searched in {lines} lines of -vvv output, "
+          f"{len(found)} leaks, {len(missing)} missing proofs")
+    for line in found:
+        print(f"  LEAK {line}")
+    for pattern in missing:
+        print(f"  the log does not show /{pattern}/: the secret-handling path did not run as expected")
+    return 1 if found or missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
