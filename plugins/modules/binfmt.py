@@ -88,6 +88,14 @@ emulated_platforms:
   type: list
   elements: str
   sample: [linux/arm64, linux/riscv64]
+requested_handlers:
+  description:
+    - The handlers for the requested platforms that this host does not run natively, whatever else is registered.
+    - What a verification step should probe.
+  returned: always
+  type: list
+  elements: str
+  sample: [qemu-aarch64, qemu-riscv64]
 native_platforms:
   description: Requested platforms that this host runs natively and that were therefore not registered.
   returned: always
@@ -178,6 +186,7 @@ def main() -> None:
         changed=steps.changed,
         handlers={name: h.as_result() for name, h in after.items() if name.startswith("qemu-")},
         emulated_platforms=platforms_of(after),
+        requested_handlers=[arch.handler for arch in archs],
         native_platforms=steps.native,
         actions=actions,
     )

@@ -45,6 +45,7 @@ def test_registers_with_fix_binary_and_persists_then_absent_removes_both(run_mod
     assert result["changed"] is True
     assert "flags: POCF" in open(ENTRY).read()
     assert "linux/riscv64" in result["emulated_platforms"]
+    assert result["requested_handlers"] == ["qemu-riscv64"]
     assert open(PERSISTED).read().endswith(":/usr/bin/qemu-riscv64-static:PCF\n")
 
     assert run_module("binfmt", {"platforms": ["riscv64"]})["changed"] is False
