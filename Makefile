@@ -58,10 +58,11 @@ molecule: $(addprefix molecule-,$(SCENARIOS))
 # every secret the scenarios use (issue 9). The console gets the log without the -vvv detail, and its tail on failure.
 $(addprefix molecule-,$(SCENARIOS)): molecule-%: venv
 	@mkdir -p build/logs
-	@ANSIBLE_VERBOSITY=3 ANSIBLE_DIFF_ALWAYS=1 $(BIN)/molecule test -s $* > build/logs/molecule-$*.log 2>&1 \
+	@NO_COLOR=1 ANSIBLE_NOCOLOR=1 ANSIBLE_VERBOSITY=3 ANSIBLE_DIFF_ALWAYS=1 \
+	  $(BIN)/molecule test -s $* > build/logs/molecule-$*.log 2>&1 \
 	  || { tail -n 150 build/logs/molecule-$*.log; echo "molecule $* failed: build/logs/molecule-$*.log"; exit 1; }
-	@grep -E '^(PLAY|TASK|RUNNING HANDLER|INFO|WARNING|ERROR|CRITICAL|fatal|changed:|failed:|mbh-.*: ok=)' build/logs/molecule-$*.log \
-	  | cut -c1-200
+	@sed -E 's/\x1b\[[0-9;]*m//g' build/logs/molecule-$*.log \
+	  | grep -E '(PLAY \[|TASK \[|RUNNING HANDLER|fatal:|changed:|failed:|: ok=[0-9]|INFO|WARNING|ERROR)' | cut -c1-200
 	$(PY) tests/leaks/scan_log.py $* build/logs/molecule-$*.log
 
 bench-smoke: venv

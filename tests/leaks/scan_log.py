@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Search a Molecule scenario's -vvv log for every secret the scenarios hand to the collection.
 
-    tests/leaks/scan_log.py SCENARIO LOG
+    python tests/leaks/scan_log.py SCENARIO LOG
 
 `make molecule-<scenario>` runs the scenario with ANSIBLE_VERBOSITY=3 and ANSIBLE_DIFF_ALWAYS=1 into LOG, then calls
 this. Every log is searched for every known secret, in each form it can take (as given, and base64 of "user:password"
