@@ -58,7 +58,7 @@ molecule: $(addprefix molecule-,$(SCENARIOS))
 # every secret the scenarios use (issue 9). The console gets the log without the -vvv detail, and its tail on failure.
 $(addprefix molecule-,$(SCENARIOS)): molecule-%: venv
 	@mkdir -p build/logs
-	@NO_COLOR=1 ANSIBLE_NOCOLOR=1 ANSIBLE_VERBOSITY=3 ANSIBLE_DIFF_ALWAYS=1 \
+	@COLUMNS=400 NO_COLOR=1 ANSIBLE_NOCOLOR=1 ANSIBLE_VERBOSITY=3 ANSIBLE_DIFF_ALWAYS=1 \
 	  $(BIN)/molecule test -s $* > build/logs/molecule-$*.log 2>&1 \
 	  || { tail -n 150 build/logs/molecule-$*.log; echo "molecule $* failed: build/logs/molecule-$*.log"; exit 1; }
 	@sed -E 's/\x1b\[[0-9;]*m//g' build/logs/molecule-$*.log \

@@ -37,6 +37,14 @@ def test_every_form_of_every_secret_is_found(secret):
         assert form not in found[0], "the report must not print the secret it found"
 
 
+@pytest.mark.parametrize("fold_at", [1, 5, 10])
+def test_a_secret_folded_by_molecule_across_lines_is_found(fold_at):
+    secret = "glrt-t1_SECRETdockerRunnerToken"
+    folded = f'  \x1b[2m│\x1b[0m     "token = \\"{secret[:fold_at]}\n  \x1b[2m│\x1b[0m   {secret[fold_at:]}\\""\n'
+    found = scan_log.scan("gitlab_runner", folded)[0]
+    assert found == ["folded across lines: the plain form of a secret from " + scan_log.RUNNER_FIXTURE]
+
+
 def test_the_auths_form_is_what_docker_login_writes():
     registry = next(s for s in scan_log.all_secrets() if s.value == "s3cret-Pa55")
     assert base64.b64encode(b"ci:s3cret-Pa55").decode() in registry.forms().values()
@@ -75,3 +83,8 @@ def test_main_fails_on_a_leak(tmp_path, capsys):
     assert scan_log.main(["scan_log.py", "build", str(log)]) == 1
     out = capsys.readouterr().out
     assert "1 leaks" in out and "s3cret-Pa55" not in out
+
+
+def test_a_task_name_folded_by_molecule_still_proves_the_path_ran():
+    folded = CLEAN_BUILD_LOG.replace("Log in to the registry", "Log in to\n  │   the registry").replace("\n", "\n  │ ")
+    assert scan_log.scan("build", folded)[1] == []
