@@ -12,6 +12,7 @@ lab registry on 127.0.0.1:5000. Needs `make lab` first.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -155,9 +156,10 @@ def figure_baseline(repeats):
 # here; --smoke uses 30,000 to keep `make test` short).
 DEPENDENCY_STEP = "RUN i=0; while [ $i -lt {iterations} ]; do i=$((i+1)); done; echo $i > /etc/app/dependencies\n"
 DEPENDENCY_ITERATIONS = 150_000
+SMOKE_DEPENDENCY_ITERATIONS = 30_000
 
 
-def app_copy(variant=""):
+def app_copy(variant="", iterations=DEPENDENCY_ITERATIONS):
     directory = tempfile.mkdtemp(prefix="mbh-bench-app.")
     shutil.copytree(os.path.join(REPO, "examples", "multiarch-app"), directory, dirs_exist_ok=True, ignore=shutil.ignore_patterns("rootfs"))
     shutil.copytree(ROOTFS, os.path.join(directory, "rootfs"), dirs_exist_ok=True)
@@ -165,7 +167,7 @@ def app_copy(variant=""):
     with open(dockerfile) as handle:
         text = handle.read()
     with open(dockerfile, "w") as handle:
-        handle.write(text.replace("COPY app.sh", DEPENDENCY_STEP.format(iterations=DEPENDENCY_ITERATIONS) + "COPY app.sh"))
+        handle.write(text.replace("COPY app.sh", DEPENDENCY_STEP.format(iterations=iterations) + "COPY app.sh"))
     if variant:
         with open(os.path.join(directory, "app.sh"), "a") as handle:
             handle.write(f"# {variant}\n")
@@ -190,15 +192,16 @@ def build(context, tag, cache, cold=False, dockerfile=None, platforms="linux/amd
     return timed(cmd + [context])[0]
 
 
-def figure_cache(repeats):
+def figure_cache(repeats, iterations=DEPENDENCY_ITERATIONS):
+    print(f"cache figure: dependency step of {iterations} emulated shell iterations", flush=True)
     for cache in ("inline", "registry"):
         tag = f"{REGISTRY}/bench/app-{cache}:latest"
         colds, cacheds, changeds = [], [], []
         for attempt in range(repeats):
-            context = app_copy()
+            context = app_copy(iterations=iterations)
             colds.append(build(context, tag, cache, cold=True))
             cacheds.append(build(context, tag, cache))
-            changed = app_copy(variant=f"change {attempt} {time.time()}")
+            changed = app_copy(variant=f"change {attempt} {time.time()}", iterations=iterations)
             changeds.append(build(changed, tag, cache))
             shutil.rmtree(context)
             shutil.rmtree(changed)
@@ -257,16 +260,14 @@ def main():
     parser.add_argument("--smoke", action="store_true", help="one pass of the cache figure, with a light dependency step")
     parser.add_argument("--dependency-iterations", type=int, help="weight of the cached dependency step (default 150000)")
     args = parser.parse_args()
-    global DEPENDENCY_ITERATIONS  # pylint: disable=global-statement
-    DEPENDENCY_ITERATIONS = args.dependency_iterations or (30_000 if args.smoke else DEPENDENCY_ITERATIONS)
-    print(f"cache figure: dependency step of {DEPENDENCY_ITERATIONS} emulated shell iterations", flush=True)
     print(f"machine: {os.cpu_count()} cores, {os.uname().sysname} {os.uname().release}; "
           f"{run(['docker', 'version', '--format', '{{.Server.Version}}']).stdout.strip()} engine", flush=True)
     if args.smoke:
-        figure_cache(1)
+        figure_cache(1, args.dependency_iterations or SMOKE_DEPENDENCY_ITERATIONS)
         return
-    for name in args.only or FIGURES:
-        FIGURES[name](args.repeats)
+    figures = dict(FIGURES, cache=functools.partial(figure_cache, iterations=args.dependency_iterations or DEPENDENCY_ITERATIONS))
+    for name in args.only or figures:
+        figures[name](args.repeats)
 
 
 if __name__ == "__main__":
