@@ -103,6 +103,15 @@ def failure_summary(log: str, tail_lines: int = 20) -> str:
     return "\n".join(parts)
 
 
+# A registry that answers 5xx (overloaded, restarting, a storage hiccup) is worth another try; a build error is not.
+_REGISTRY_SERVER_ERROR = re.compile(r"unexpected status from \w+ request to \S+: 5\d\d |unexpected HTTP status: 5\d\d ")
+
+
+def registry_server_error(log: str) -> bool:
+    """Whether a failed build's log shows the registry answering with a server error (HTTP 5xx)."""
+    return bool(_REGISTRY_SERVER_ERROR.search(log))
+
+
 def cached_steps(log: str) -> int:
     """How many steps BuildKit answered from cache (``#7 CACHED``)."""
     return sum(1 for line in log.splitlines() if re.match(r"^#\d+ CACHED$", line.strip()))

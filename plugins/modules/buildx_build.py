@@ -15,6 +15,8 @@ description:
   - The full build log is written to RV(log_file). A failed build reports the failing step, BuildKit's error and the
     last lines of output.
   - When pushing, the task is changed exactly when the pushed digest differs from what the first tag pointed at before.
+  - When a push fails because the registry answered with a server error (HTTP 5xx), the build is run again, up to
+    three attempts in all, 5 and 10 seconds apart; the cache makes the repeat cheap. Any other failure is final.
     Without O(push), a build that ran counts as a change.
 author: Multiarch Buildhost Team (@multiarch-buildhost)
 extends_documentation_fragment:
@@ -160,9 +162,13 @@ cached_steps:
   returned: success
   type: int
 duration:
-  description: Seconds the build took.
+  description: Seconds the build took (the last attempt).
   returned: success
   type: float
+attempts:
+  description: How many times the build ran; more than one after a registry server error.
+  returned: when the build ran (not in check mode)
+  type: int
 """
 
 import os
@@ -178,10 +184,15 @@ from ansible_collections.multiarch.buildhost.plugins.module_utils._build import 
     failure_summary,
     parse_metadata,
     redact_secrets,
+    registry_server_error,
 )
 from ansible_collections.multiarch.buildhost.plugins.module_utils._docker_cli import DockerCli, DockerCliError
 from ansible_collections.multiarch.buildhost.plugins.module_utils._imagetools import ImageNotFound, inspect_image
 from ansible_collections.multiarch.buildhost.plugins.module_utils._owner import UnknownOwner, resolve_owner
+
+# Attempts when the registry answers a push with a server error, and the pause before the second (doubled after).
+REGISTRY_ATTEMPTS = 3
+RETRY_DELAY_SECONDS = 5
 
 
 def main() -> None:
@@ -241,13 +252,18 @@ def main() -> None:
             previous = None
         except (RuntimeError, ValueError, DockerCliError):
             previous = None  # an unreadable registry must not stop the build; it then reports a change
-    started = time.monotonic()
-    try:
-        rc, out, err = cli.run(command.argv, env=command.env)
-    except DockerCliError as exc:
-        module.fail_json(msg=str(exc), **result)
-    duration = round(time.monotonic() - started, 2)
-    log = redact_secrets(out + err, p["secrets"])
+    for attempt in range(1, REGISTRY_ATTEMPTS + 1):
+        started = time.monotonic()
+        try:
+            rc, out, err = cli.run(command.argv, env=command.env)
+        except DockerCliError as exc:
+            module.fail_json(msg=str(exc), **result)
+        duration = round(time.monotonic() - started, 2)
+        log = redact_secrets(out + err, p["secrets"])
+        result["attempts"] = attempt
+        if rc == 0 or not (p["push"] and registry_server_error(log)) or attempt == REGISTRY_ATTEMPTS:
+            break
+        time.sleep(RETRY_DELAY_SECONDS * attempt)
     with open(log_file, "w", encoding="utf-8") as handle:
         handle.write(log)
     try:

@@ -9,6 +9,7 @@ from ansible_collections.multiarch.buildhost.plugins.module_utils._build import 
     failure_summary,
     parse_metadata,
     redact_secrets,
+    registry_server_error,
 )
 from ansible_collections.multiarch.buildhost.plugins.module_utils._imagetools import describe_index
 
@@ -92,3 +93,16 @@ def test_index_platforms_leave_attestations_out():
     assert described["platforms"] == ["linux/amd64", "linux/arm/v7"]
     assert len(described["manifests"]) == 3
     assert described["digest"].startswith("sha256:")
+
+
+# Seen in the lab: the in-host registry answered the manifest HEAD of an idempotent re-push with a 500.
+REGISTRY_500 = ("#21 ERROR: unexpected status from HEAD request to http://localhost:5000/v2/demo/app/manifests/latest: "
+                "500 Internal Server Error\n")
+
+
+def test_a_registry_server_error_is_recognised_and_other_failures_are_not():
+    assert registry_server_error(REGISTRY_500)
+    assert registry_server_error("failed commit on ref: unexpected HTTP status: 503 Service Unavailable\n")
+    assert not registry_server_error(REGISTRY_500.replace("500 Internal Server Error", "401 Unauthorized"))
+    assert not registry_server_error("ERROR: process \"/bin/sh -c exit 3\" did not complete successfully: exit code: 3\n")
+    assert not registry_server_error("#5 ERROR: failed to compute cache key: \"/app.sh\" not found: 500 files\n")
