@@ -8,7 +8,6 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.multiarch.buildhost.plugins.module_utils._atomic_file import read_regular_file, write_atomically
 from ansible_collections.multiarch.buildhost.plugins.module_utils._binfmt import (
     ARCHITECTURES,
     PERSIST_DIR,
@@ -22,9 +21,14 @@ from ansible_collections.multiarch.buildhost.plugins.module_utils._binfmt import
     registration_line,
     resolve_platform,
 )
+from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
+from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import read_file, write_file
+
+# A binfmt.d line is one registration string; a file far larger than that is not one of ours.
+MAX_CONF_BYTES = 64 * 1024
 
 
-class BinfmtError(Exception):
+class BinfmtError(BuildhostError):
     pass
 
 
@@ -110,7 +114,7 @@ def plan(archs: list, native: list, state: str, flags: str, replace: bool, persi
     for arch in archs:
         handler = current.get(arch.handler)
         conf = persist_path(arch, persist_dir)
-        on_disk = read_regular_file(conf)
+        on_disk = read_file(conf, MAX_CONF_BYTES)
         if state == "absent":
             if handler is not None:
                 result.unregister.append(arch.handler)
@@ -145,7 +149,6 @@ def apply(kernel: BinfmtMisc, steps: Plan, flags: str) -> None:
     for arch, interpreter, _why in steps.register:
         kernel.register(registration_line(arch, interpreter, flags))
     for path, content in steps.persist.items():
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        write_atomically(path, content.encode("latin-1"), 0o644, 0, 0)
+        write_file(path, content.encode("latin-1"), 0o644, 0, 0)
     for path in steps.unpersist:
         os.unlink(path)

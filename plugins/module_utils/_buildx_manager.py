@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from ansible_collections.multiarch.buildhost.plugins.module_utils._atomic_file import write_atomically
+from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import NewDirectory, Trust, write_file
 from ansible_collections.multiarch.buildhost.plugins.module_utils._buildx import (
     Builder,
     BuildxError,
@@ -137,8 +137,9 @@ class BuilderManager:
         return True, [f"remove builder {name}"]
 
     def _write_config(self, desired: Builder) -> str:
-        directory = os.path.join(self.docker_config, "buildx", "multiarch-buildhost")
-        os.makedirs(directory, exist_ok=True)
-        path = os.path.join(directory, f"{desired.name}.buildkitd.toml")
-        write_atomically(path, desired.nodes[0].config.encode("utf-8"), 0o644, self.owner.uid, self.owner.gid)
+        # The owner controls ~/.docker: the file is reached without following links they could have planted.
+        path = os.path.join(self.docker_config, "buildx", "multiarch-buildhost", f"{desired.name}.buildkitd.toml")
+        write_file(path, desired.nodes[0].config.encode("utf-8"), 0o644, self.owner.uid, self.owner.gid,
+                   trust=Trust.root_and(self.owner.uid, self.owner.gid),
+                   create=NewDirectory(0o700, self.owner.uid, self.owner.gid))
         return path

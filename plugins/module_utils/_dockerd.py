@@ -9,8 +9,10 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any
 
+from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
 
-class DaemonConfigRejected(Exception):
+
+class DaemonConfigRejected(BuildhostError):
     pass
 
 
@@ -20,7 +22,7 @@ class Validation:
     detail: str
 
 
-def validate_daemon_config(module: Any, candidate_text: str, path: str) -> Validation:
+def validate_daemon_config(module: Any, candidate: bytes, path: str) -> Validation:
     """Run ``dockerd --validate`` (Docker 23+) on CANDIDATE_TEXT; raise DaemonConfigRejected when it refuses."""
     dockerd = module.get_bin_path("dockerd")
     if dockerd is None:
@@ -28,14 +30,14 @@ def validate_daemon_config(module: Any, candidate_text: str, path: str) -> Valid
     rc, out, err = module.run_command([dockerd, "--help"])
     if "--validate" not in out + err:
         return Validation(False, "not validated: this dockerd has no --validate option (it arrived in Docker 23.0)")
-    fd, candidate = tempfile.mkstemp(prefix="daemon.json.candidate.", suffix=".json")
+    fd, candidate_path = tempfile.mkstemp(prefix="daemon.json.candidate.", suffix=".json")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(candidate_text)
-        rc, out, err = module.run_command([dockerd, "--validate", "--config-file", candidate])
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(candidate)
+        rc, out, err = module.run_command([dockerd, "--validate", "--config-file", candidate_path])
     finally:
-        os.unlink(candidate)
-    message = (err or out).strip().replace(candidate, path)
+        os.unlink(candidate_path)
+    message = (err or out).strip().replace(candidate_path, path)
     if rc != 0:
         raise DaemonConfigRejected(f"dockerd rejects the new {path}, which was left unchanged: {message}")
     return Validation(True, f"validated with {dockerd} --validate: {message}")

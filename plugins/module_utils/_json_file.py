@@ -1,27 +1,89 @@
 # -*- coding: utf-8 -*-
 # Copyright: multiarch.buildhost contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Merge settings into a JSON-object file (daemon.json, config.json): parse, merge, render, diff.
+"""Merge settings into a JSON-object file (daemon.json, config.json): parse strictly, merge, compare, render.
 
-Both Docker config modules use this one helper, so both files get the same guarantees:
-a malformed file is refused without being touched, and keys nobody asked about survive.
+Both Docker config modules plan through this one helper, so both files get the same guarantees: a file that Docker
+would read differently from us is refused without being touched, keys nobody asked about survive, and values are
+compared as JSON types, because dockerd refuses ``"experimental": 1`` where it wants ``true``.
 """
 from __future__ import annotations
 
 import copy
 import json
+import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
-from ansible_collections.multiarch.buildhost.plugins.module_utils._atomic_file import FileState
+from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
+from ansible_collections.multiarch.buildhost.plugins.module_utils._managed_file import Plan
+from ansible_collections.multiarch.buildhost.plugins.module_utils._redact import redact
+from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import FileState
 
-REDACTED = "********"
-# Docker's own files are a few KiB; anything this large is not a config file someone meant to merge into.
-MAX_CONFIG_BYTES = 1024 * 1024
+# Far deeper than any Docker file; deep enough documents make Python's recursive parser and merger overflow.
+MAX_DEPTH = 64
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-class JsonFileError(Exception):
-    """The file exists but cannot be used as a JSON object; the message names the file."""
+class JsonFileError(BuildhostError):
+    """The file exists but cannot be used as a JSON object, or the settings cannot be written as JSON."""
+
+
+def _no_duplicates(path: str):
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        document: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in document:
+                # Python would keep the last value and Go's decoder merges objects: either way data is lost.
+                raise JsonFileError(f"{path} holds the key {key!r} twice in one object; remove one of them")
+            document[key] = value
+        return document
+
+    return hook
+
+
+def _refuse_constant(path: str):
+    def hook(name: str) -> Any:
+        raise JsonFileError(f"{path} holds {name}, which is not JSON (Docker cannot read it)")
+
+    return hook
+
+
+def _finite_float(path: str):
+    def hook(text: str) -> float:
+        value = float(text)
+        if math.isinf(value):
+            raise JsonFileError(f"{path} holds the number {text}, outside the range a JSON reader can represent")
+        return value
+
+    return hook
+
+
+def check_writable(where: str, document: Any) -> None:
+    """Refuse what cannot be written back as strict UTF-8 JSON, naming WHERE: too deep, lone surrogates, NaN."""
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise JsonFileError(f"{where} is nested more than {MAX_DEPTH} levels deep; no Docker setting is")
+        if isinstance(node, dict):
+            for key, value in node.items():
+                check_writable_string(where, key)
+                stack.append((value, depth + 1))
+        elif isinstance(node, list):
+            stack.extend((item, depth + 1) for item in node)
+        elif isinstance(node, str):
+            check_writable_string(where, node)
+        elif isinstance(node, float) and not math.isfinite(node):
+            raise JsonFileError(f"{where} holds the number {node}, which JSON cannot represent")
+
+
+def check_writable_string(where: str, text: str) -> None:
+    found = _SURROGATE.search(text)
+    if found:
+        raise JsonFileError(f"{where} holds a lone UTF-16 surrogate (\\u{ord(found.group()):04x}), which cannot be"
+                            " written as UTF-8; fix that string")
 
 
 def parse_json_object(path: str, content: bytes) -> dict[str, Any]:
@@ -29,21 +91,37 @@ def parse_json_object(path: str, content: bytes) -> dict[str, Any]:
     if content.startswith(b"\xef\xbb\xbf"):
         # dockerd and the docker CLI both refuse a byte-order mark, so accepting it here would hide the fault.
         raise JsonFileError(f"{path} starts with a UTF-8 byte-order mark, which Docker cannot read; remove it")
-    if len(content) > MAX_CONFIG_BYTES:
-        raise JsonFileError(f"{path} is {len(content)} bytes, larger than the {MAX_CONFIG_BYTES} bytes a Docker config file can"
-                            " reasonably be; check what it holds")
     if not content.strip():
         # dockerd refuses an empty daemon.json at start-up, so merging into one would hide a broken file.
         raise JsonFileError(f"{path} is empty; write {{}} into it or remove it")
     try:
-        document = json.loads(content.decode("utf-8"))
+        text = content.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise JsonFileError(f"{path} is not valid UTF-8 text: {exc}") from exc
+    try:
+        document = json.loads(text, object_pairs_hook=_no_duplicates(path), parse_constant=_refuse_constant(path),
+                              parse_float=_finite_float(path))
+    except RecursionError:
+        raise JsonFileError(f"{path} is nested more than {MAX_DEPTH} levels deep; no Docker setting is") from None
+    except JsonFileError:
+        raise
     except ValueError as exc:
         raise JsonFileError(f"{path} is not valid JSON: {exc}") from exc
     if not isinstance(document, dict):
         raise JsonFileError(f"{path} must hold a JSON object at the top level, found {type(document).__name__}")
+    check_writable(path, document)
     return document
+
+
+def same_json(a: Any, b: Any) -> bool:
+    """Equality as JSON readers see it: True is not 1 and 1 is not 1.0, at any depth; object key order is ignored."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same_json(a[key], b[key]) for key in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b))
+    return bool(a == b)
 
 
 def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
@@ -57,65 +135,84 @@ def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def remove_key_paths(document: dict[str, Any], key_paths: list[str]) -> dict[str, Any]:
-    """Return DOCUMENT without the dotted KEY_PATHS (``features.buildkit``); absent paths are ignored."""
+def split_key_path(key_path: str) -> list[str]:
+    r"""``features.buildkit`` -> [features, buildkit]; a dot inside a key is written ``\.``."""
+    parts, current, escaped = [], [], False
+    for char in key_path:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == ".":
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
+def _find_key(mapping: dict[str, Any], parts: list[str]) -> tuple[str, list[str]] | None:
+    """The key of MAPPING that PARTS starts with, and the parts left over.
+
+    An unescaped dotted key still finds a key that holds dots (``auths.registry.example.com``), longest match
+    first, since registry host names are the keys users most often need to remove.
+    """
+    for end in range(len(parts), 0, -1):
+        candidate = ".".join(parts[:end])
+        if candidate in mapping:
+            return candidate, parts[end:]
+    return None
+
+
+def remove_key_paths(document: dict[str, Any], key_paths: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """Return DOCUMENT without KEY_PATHS, and the paths that were not found."""
     result = copy.deepcopy(document)
+    missing = []
     for key_path in key_paths:
-        parts = key_path.split(".")
-        parent = result
-        for part in parts[:-1]:
-            parent = parent.get(part) if isinstance(parent, dict) else None
-        if isinstance(parent, dict):
-            parent.pop(parts[-1], None)
-    return result
+        parent: Any = result
+        parts = split_key_path(key_path)
+        while True:
+            found = _find_key(parent, parts) if isinstance(parent, dict) else None
+            if found is None:
+                missing.append(key_path)
+                break
+            key, parts = found
+            if not parts:
+                del parent[key]
+                break
+            parent = parent[key]
+    return result, missing
 
 
-def render(document: dict[str, Any]) -> str:
-    """Docker's own files are indented JSON; key order is kept so diffs stay small."""
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+def render(document: dict[str, Any], newline: str = "\n") -> str:
+    """Docker's own files are indented JSON; key order is kept so diffs stay small; CRLF files stay CRLF."""
+    text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    return text.replace("\n", newline) if newline != "\n" else text
 
 
 @dataclass(frozen=True)
-class JsonUpdate:
-    """What merging would do to one file; nothing is written by computing it."""
-
-    path: str
-    before: FileState
-    before_doc: dict[str, Any]
-    after_doc: dict[str, Any]
-    after_text: str
-
-    @property
-    def changed(self) -> bool:
-        # Documents are compared, not text, so a file that only differs in formatting is left alone.
-        return not self.before.exists or self.before_doc != self.after_doc
+class JsonPlanDetails:
+    document: dict[str, Any]  # the resulting document, secrets masked
+    missing_keys: list[str]
+    secrets: set[str]  # every secret value seen, before or after, for the module to mask anywhere in its output
 
 
-def plan_update(path: str, before: FileState, overlay: dict[str, Any], remove_keys: list[str]) -> JsonUpdate:
+def plan_json_update(path: str, before: FileState, overlay: dict[str, Any], remove_keys: list[str],
+                     secret_keys: frozenset[str] = frozenset()) -> Plan[JsonPlanDetails]:
+    """Merge OVERLAY into the file's document (after removing REMOVE_KEYS) and say whether anything changed."""
+    check_writable("the settings", overlay)
     before_doc = parse_json_object(path, before.content) if before.exists else {}
-    after_doc = deep_merge(remove_key_paths(before_doc, remove_keys), overlay)
-    return JsonUpdate(path, before, before_doc, after_doc, render(after_doc))
-
-
-def redact(document: Any, secret_keys: frozenset[str]) -> Any:
-    """Copy DOCUMENT with the values of SECRET_KEYS (at any depth) replaced by a fixed marker."""
-    if isinstance(document, dict):
-        return {k: (REDACTED if k.lower() in secret_keys else redact(v, secret_keys)) for k, v in document.items()}
-    if isinstance(document, list):
-        return [redact(item, secret_keys) for item in document]
-    return document
-
-
-def secret_values(document: Any, secret_keys: frozenset[str]) -> set[str]:
-    """Every string value stored under SECRET_KEYS, so AnsibleModule can mask it anywhere in its output."""
-    found: set[str] = set()
-    if isinstance(document, dict):
-        for key, value in document.items():
-            if key.lower() in secret_keys and isinstance(value, str) and value:
-                found.add(value)
-            else:
-                found |= secret_values(value, secret_keys)
-    elif isinstance(document, list):
-        for item in document:
-            found |= secret_values(item, secret_keys)
-    return found
+    pruned, missing = remove_key_paths(before_doc, remove_keys)
+    after_doc = deep_merge(pruned, overlay)
+    newline = "\r\n" if b"\r\n" in before.content else "\n"
+    shown_before, secrets_before = redact(before_doc, secret_keys)
+    shown_after, secrets_after = redact(after_doc, secret_keys)
+    return Plan(
+        content=render(after_doc, newline).encode("utf-8"),
+        changed=not before.exists or not same_json(before_doc, after_doc),
+        shown_before=render(shown_before),
+        shown_after=render(shown_after),
+        details=JsonPlanDetails(shown_after, missing, secrets_before | secrets_after),
+    )

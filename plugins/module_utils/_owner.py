@@ -1,16 +1,24 @@
 # -*- coding: utf-8 -*-
 # Copyright: multiarch.buildhost contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Resolve the user whose Docker client configuration a module manages."""
+"""The user whose Docker client state (config.json, buildx builders) a module manages."""
 from __future__ import annotations
 
 import os
 import pwd
 from dataclasses import dataclass
+from typing import Any
+
+from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
 
 
-class UnknownOwner(Exception):
+class UnknownOwner(BuildhostError):
     pass
+
+
+def owner_argument_spec() -> dict[str, Any]:
+    """The O(owner) option, documented in the owner doc fragment; one definition for every module that has it."""
+    return dict(owner=dict(type="str"))
 
 
 @dataclass(frozen=True)
@@ -23,6 +31,10 @@ class Owner:
     @property
     def docker_config_dir(self) -> str:
         return os.path.join(self.home, ".docker")
+
+    @property
+    def docker_config_path(self) -> str:
+        return os.path.join(self.docker_config_dir, "config.json")
 
 
 def resolve_owner(name: str | None) -> Owner:

@@ -22,6 +22,7 @@ author: Multiarch Buildhost Team (@multiarch-buildhost)
 extends_documentation_fragment:
   - multiarch.buildhost.attributes
   - multiarch.buildhost.owner
+  - multiarch.buildhost.owner.docker_host
 attributes:
   check_mode:
     support: partial

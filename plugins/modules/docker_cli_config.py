@@ -20,11 +20,8 @@ extends_documentation_fragment:
   - multiarch.buildhost.attributes
   - multiarch.buildhost.attributes.FULL_SUPPORT
   - multiarch.buildhost.json_settings
+  - multiarch.buildhost.owner
 options:
-  owner:
-    description:
-      - The user whose configuration is managed. Defaults to the user the module runs as.
-    type: str
   path:
     description:
       - The file to manage. Defaults to C(config.json) in the C(.docker) directory of O(owner)'s home.
@@ -62,74 +59,56 @@ config:
   returned: always
   type: dict
   sample: {"auths": {"registry.example.com": {"auth": "********"}}, "experimental": "enabled"}
+removed_keys:
+  description: The entries of O(remove_keys) that were found (and so removed, or in check mode would be). The others
+    are reported as warnings.
+  returned: always
+  type: list
+  elements: str
 backup_file:
-  description: The copy of the previous file, when O(backup) made one.
+  description: The copy of the previous file, when O(backup) made one. It has the file's new mode.
   returned: changed and O(backup=true) and the file existed
   type: str
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.multiarch.buildhost.plugins.module_utils._atomic_file import (
-    ensure_directory,
-    exclusive_lock,
-)
-from ansible_collections.multiarch.buildhost.plugins.module_utils._json_config import apply_json_update, plan_or_fail
-from ansible_collections.multiarch.buildhost.plugins.module_utils._json_file import (
-    redact,
-    secret_values,
-)
-from ansible_collections.multiarch.buildhost.plugins.module_utils._owner import UnknownOwner, resolve_owner
-
-# Keys under which the Docker CLI stores credentials (auths.<registry>.auth and friends).
-CREDENTIAL_KEYS = frozenset({"auth", "password", "identitytoken", "registrytoken"})
+from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
+from ansible_collections.multiarch.buildhost.plugins.module_utils._json_config import json_file_argument_spec, update_json_file
+from ansible_collections.multiarch.buildhost.plugins.module_utils._managed_file import Attributes, FilePolicy
+from ansible_collections.multiarch.buildhost.plugins.module_utils._owner import owner_argument_spec, resolve_owner
+from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import NewDirectory, Trust
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            owner=dict(type="str"),
+            owner_argument_spec(),
             path=dict(type="path"),
             experimental=dict(type="bool", default=True),
-            settings=dict(type="dict", default={}),
-            remove_keys=dict(type="list", elements="str", default=[], no_log=False),
-            backup=dict(type="bool", default=False),
+            **json_file_argument_spec(),
         ),
         supports_check_mode=True,
     )
     p = module.params
-    # Credentials passed in settings are masked from here on, including in the echoed invocation.
-    module.no_log_values.update(secret_values(p["settings"], CREDENTIAL_KEYS))
     try:
         owner = resolve_owner(p["owner"])
-    except UnknownOwner as exc:
-        module.fail_json(msg=f"docker_cli_config: {exc}, so its config.json cannot be managed")
-    path = p["path"] or os.path.join(owner.docker_config_dir, "config.json")
-
-    overlay = dict(p["settings"])
-    if p["experimental"] is not None:
-        overlay["experimental"] = "enabled" if p["experimental"] else "disabled"
-    with exclusive_lock(path):
-        update = plan_or_fail(module, path, overlay, p["remove_keys"])
-        before = update.before
-        module.no_log_values.update(secret_values(update.before_doc, CREDENTIAL_KEYS))
-
-        # Credentials must never become readable by others: anything beyond the owner's bits is dropped.
-        mode = (before.mode & 0o600) if before.exists else 0o600
-        gid = before.gid if before.exists else owner.gid
-        config_dir = os.path.dirname(path)
-        result = apply_json_update(
-            module,
-            update,
-            mode,
-            owner.uid,
-            gid,
-            before_write=lambda: ensure_directory(config_dir, 0o700, owner.uid, owner.gid),
-            shown=lambda doc: redact(doc, CREDENTIAL_KEYS),
+        overlay = dict(p["settings"] or {})
+        if p["experimental"] is not None:
+            overlay["experimental"] = "enabled" if p["experimental"] else "disabled"
+        # The owner controls every directory of their home: nothing there may steer a root-run module elsewhere,
+        # and credentials never become readable by others (a wider mode is narrowed to the owner's bits).
+        policy = FilePolicy(
+            trust=Trust.root_and(owner.uid, owner.gid),
+            new_directory=NewDirectory(0o700, owner.uid, owner.gid),
+            new_file=Attributes(0o600, owner.uid, owner.gid),
+            mode_mask=0o600,
+            uid=owner.uid,
         )
-        module.exit_json(**result)
+        result, _ = update_json_file(module, p["path"] or owner.docker_config_path, policy, overlay)
+    except BuildhostError as exc:
+        module.fail_json(msg=f"docker_cli_config: {exc}")
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -68,7 +68,9 @@ config:
   type: dict
   sample: {"experimental": true, "features": {"containerd-snapshotter": true}}
 restart_required:
-  description: Whether dockerd must be restarted to apply the change (true exactly when the content changed).
+  description:
+    - Whether dockerd must be restarted to apply the change (true exactly when the content changed; an owner or mode
+      correction needs no restart).
   returned: always
   type: bool
 validated:
@@ -80,21 +82,29 @@ validation:
   returned: always
   type: str
   sample: "not validated: this dockerd has no --validate option (it arrived in Docker 23.0)"
+removed_keys:
+  description: The entries of O(remove_keys) that were found (and so removed, or in check mode would be). The others
+    are reported as warnings.
+  returned: always
+  type: list
+  elements: str
 backup_file:
-  description: The copy of the previous file, when O(backup) made one.
+  description: The copy of the previous file, when O(backup) made one. It has the file's new mode.
   returned: changed and O(backup=true) and the file existed
   type: str
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.multiarch.buildhost.plugins.module_utils._atomic_file import exclusive_lock
-from ansible_collections.multiarch.buildhost.plugins.module_utils._dockerd import (
-    DaemonConfigRejected,
-    Validation,
-    validate_daemon_config,
-)
-from ansible_collections.multiarch.buildhost.plugins.module_utils._json_config import apply_json_update, plan_or_fail
+from ansible_collections.multiarch.buildhost.plugins.module_utils._dockerd import Validation, validate_daemon_config
+from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
+from ansible_collections.multiarch.buildhost.plugins.module_utils._json_config import json_file_argument_spec, update_json_file
+from ansible_collections.multiarch.buildhost.plugins.module_utils._managed_file import Attributes, FilePolicy
+from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import ROOT_DIRECTORY, Trust
+
+# dockerd reads the file as root; an existing file keeps whatever owner and mode the admin chose, and a fresh host
+# without /etc/docker gets the directory as the package would make it.
+DAEMON_JSON_POLICY = FilePolicy(trust=Trust(), new_directory=ROOT_DIRECTORY, new_file=Attributes(0o644, 0, 0))
 
 
 def main() -> None:
@@ -102,40 +112,26 @@ def main() -> None:
         argument_spec=dict(
             path=dict(type="path", default="/etc/docker/daemon.json"),
             experimental=dict(type="bool", default=True),
-            settings=dict(type="dict", default={}),
-            remove_keys=dict(type="list", elements="str", default=[], no_log=False),
             validate=dict(type="bool", default=True),
-            backup=dict(type="bool", default=False),
+            **json_file_argument_spec(),
         ),
         supports_check_mode=True,
     )
     p = module.params
-    path = p["path"]
-    overlay = dict(p["settings"])
+    overlay = dict(p["settings"] or {})
     if p["experimental"] is not None:
         overlay["experimental"] = p["experimental"]
-    with exclusive_lock(path):
-        update = plan_or_fail(module, path, overlay, p["remove_keys"])
-        before = update.before
+    validation = [Validation(False, "not validated: nothing to change" if p["validate"] else "not validated: validate=false")]
 
-        validation = Validation(False, "not validated: validate=false")
-        if update.changed and p["validate"]:
-            try:
-                validation = validate_daemon_config(module, update.after_text, path)
-            except DaemonConfigRejected as exc:
-                module.fail_json(msg=str(exc), path=path)
-        elif not update.changed:
-            validation = Validation(False, "not validated: nothing to change")
+    def check(plan) -> None:
+        if p["validate"]:
+            validation[0] = validate_daemon_config(module, plan.content, p["path"])
 
-        # dockerd reads the file as root; an existing file keeps whatever owner and mode the admin chose.
-        mode, uid, gid = (before.mode, before.uid, before.gid) if before.exists else (0o644, 0, 0)
-        result = apply_json_update(module, update, mode, uid, gid)
-        module.exit_json(
-            restart_required=update.changed,
-            validated=validation.validated,
-            validation=validation.detail,
-            **result,
-        )
+    try:
+        result, restart_required = update_json_file(module, p["path"], DAEMON_JSON_POLICY, overlay, check=check)
+    except BuildhostError as exc:
+        module.fail_json(msg=f"docker_daemon_config: {exc}", path=p["path"])
+    module.exit_json(restart_required=restart_required, validated=validation[0].validated, validation=validation[0].detail, **result)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,12 @@ description:
   - Sets the global C(concurrent) and, for the selected runners, C([runners.docker]) C(privileged),
     C(services_privileged), C(allowed_privileged_images), C(allowed_privileged_services), any other docker keys, and
     makes C(volumes) contain what is asked (V(/certs/client) for Docker-in-Docker with TLS), keeping its entries.
-  - Runner tokens and cache credentials never appear in the result or the diff.
+  - Runner tokens and cache credentials (S3, GCS, Azure keys and any key named like a token, secret, password or
+    private key) never appear in the result or the diff, whatever TOML form they are written in: the diff is rendered
+    from the parsed document with those values masked.
+  - The file keeps its owner and is narrowed to mode C(0600) at most. A file larger than 256 KiB, a byte-order mark,
+    duplicate keys or tables, and C([[runners]]) or C([runners.docker]) of the wrong type fail the task and leave the
+    file byte-for-byte intact. A file that uses CRLF line ends keeps them.
   - GitLab Runner reloads config.toml by itself; no restart is needed.
 author: Multiarch Buildhost Team (@multiarch-buildhost)
 extends_documentation_fragment:
@@ -85,8 +90,12 @@ runner_names:
   returned: always
   type: list
   elements: str
+path:
+  description: The file that was managed.
+  returned: always
+  type: str
 backup_file:
-  description: The copy of the previous file.
+  description: The copy of the previous file, with the file's new mode (it holds the same tokens).
   returned: changed and O(backup=true)
   type: str
 """
@@ -101,17 +110,14 @@ try:
 except ImportError:
     TOMLKIT_IMPORT_ERROR = traceback.format_exc()
 
-from ansible_collections.multiarch.buildhost.plugins.module_utils._atomic_file import FileRefused, exclusive_lock, read_regular_file, write_atomically
-from ansible_collections.multiarch.buildhost.plugins.module_utils._runner_toml import (
-    RunnerConfigError,
-    apply_settings,
-    parse,
-    redact_text,
-    render,
-    runner_names,
-    secret_values,
-    select_runners,
-)
+from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
+from ansible_collections.multiarch.buildhost.plugins.module_utils._managed_file import Attributes, FilePolicy, update_file
+from ansible_collections.multiarch.buildhost.plugins.module_utils._runner_toml import MAX_RUNNER_CONFIG_BYTES, plan_runner_update
+from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import Trust
+
+# config.toml holds runner tokens and cache credentials: it stays root's (or whoever owns it) and 0600 at most.
+RUNNER_CONFIG_POLICY = FilePolicy(trust=Trust(), new_directory=None, new_file=Attributes(0o600, 0, 0), mode_mask=0o600,
+                                  max_bytes=MAX_RUNNER_CONFIG_BYTES)
 
 
 def main() -> None:
@@ -133,29 +139,18 @@ def main() -> None:
     if TOMLKIT_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("tomlkit"), exception=TOMLKIT_IMPORT_ERROR)
     p = module.params
-    path = p["path"]
-    with exclusive_lock(path):
-        try:
-            before = read_regular_file(path)
-            if not before.exists:
-                raise RunnerConfigError(f"{path} does not exist; register a runner first (gitlab-runner register)")
-            original = before.content.decode("utf-8")
-            document = parse(path, original)
-            module.no_log_values.update(secret_values(document))
-            runners = select_runners(path, document, p["runners"])
-            changed_runners = apply_settings(document, runners, p)
-        except (FileRefused, RunnerConfigError, UnicodeDecodeError) as exc:
-            module.fail_json(msg=str(exc), path=path)
-        updated = render(document)
-        changed = updated != original
-        result = dict(changed=changed, changed_runners=changed_runners, runner_names=runner_names(document), path=path)
-        if module._diff:
-            result["diff"] = dict(before=redact_text(original), after=redact_text(updated), before_header=path, after_header=path)
-        if changed and not module.check_mode:
-            if p["backup"]:
-                result["backup_file"] = module.backup_local(path)
-            write_atomically(path, updated.encode("utf-8"), before.mode, before.uid, before.gid)
-        module.exit_json(**result)
+
+    def planner(before):
+        plan = plan_runner_update(p["path"], before, p)
+        module.no_log_values.update(plan.details.secrets)
+        return plan
+
+    try:
+        outcome = update_file(p["path"], RUNNER_CONFIG_POLICY, planner, module.check_mode, module._diff, backup=p["backup"])
+    except BuildhostError as exc:
+        module.fail_json(msg=f"gitlab_runner_config: {exc}", path=p["path"])
+    details = outcome.plan.details
+    module.exit_json(changed_runners=details.changed_runners, runner_names=details.runner_names, **outcome.result)
 
 
 if __name__ == "__main__":

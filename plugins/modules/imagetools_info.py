@@ -19,6 +19,7 @@ extends_documentation_fragment:
   - multiarch.buildhost.attributes
   - multiarch.buildhost.attributes.INFO_MODULE
   - multiarch.buildhost.owner
+  - multiarch.buildhost.owner.docker_host
 options:
   name:
     description: The image reference, for example V(registry.example.com/team/app:1.2).

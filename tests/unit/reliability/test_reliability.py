@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.multiarch.buildhost.plugins.module_utils import _atomic_file
+from ansible_collections.multiarch.buildhost.plugins.module_utils import _safe_file
 from ansible_collections.multiarch.buildhost.plugins.module_utils._runner_toml import apply_settings, parse, render, runner_names
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "gitlab-runner")
@@ -103,8 +103,8 @@ def _write_and_hang(path):
     def hang(*_args):
         time.sleep(60)
 
-    _atomic_file.os.replace = hang
-    _atomic_file.write_atomically(path, b'{"new": true}\n', 0o644, 0, 0)
+    _safe_file.os.rename = hang
+    _safe_file.write_file(path, b'{"new": true}\n', 0o644, 0, 0)
 
 
 def test_an_interrupted_write_leaves_the_old_file(tmp_path, reliability):
@@ -163,12 +163,12 @@ def test_toml_editing_twice_equals_once_and_drops_nothing(privileged, volumes, e
     with open(os.path.join(FIXTURES, "several-runners.toml")) as handle:
         original = handle.read()
     wanted = {"privileged": privileged, "volumes": volumes, "docker": extra, "concurrent": concurrent}
-    once = parse("config.toml", original)
+    once = parse("config.toml", original.encode())
     apply_settings(once, [r for r in once["runners"] if r["executor"] == "docker"], wanted)
     once_text = render(once)
-    twice = parse("config.toml", once_text)
+    twice = parse("config.toml", once_text.encode())
     second = apply_settings(twice, [r for r in twice["runners"] if r["executor"] == "docker"], wanted)
-    ok = render(twice) == once_text and not second and runner_names(twice) == runner_names(parse("x", original))
+    ok = render(twice) == once_text and not second and runner_names(twice) == runner_names(parse("x", original.encode()))
     reliability.tried("property: TOML edit idempotent, nothing dropped", ok=ok)
     assert render(twice) == once_text and not second
     assert runner_names(twice) == ["multiarch-docker", "shell-runner", "docker-without-table"]
