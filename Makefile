@@ -9,9 +9,9 @@ SANITY_TREE := build/ansible_collections/multiarch/buildhost
 # Scenario directories hold a molecule.yml; molecule/shared holds task files they include.
 SCENARIOS ?= $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml))
 
-.PHONY: test venv lab lab-down units sanity lint molecule $(addprefix molecule-,$(SCENARIOS)) demo demo-clean bench-smoke clean collection-link
+.PHONY: test venv lab lab-down units integration sanity lint molecule $(addprefix molecule-,$(SCENARIOS)) demo demo-clean bench-smoke clean collection-link
 
-PARTS := lab units sanity lint $(addprefix molecule-,$(SCENARIOS)) bench-smoke
+PARTS := lab units integration sanity lint $(addprefix molecule-,$(SCENARIOS)) bench-smoke
 
 test: venv  ## everything CI runs, one part after another, with the wall time of each
 	@set -e; rm -f build/times.txt; total=$$(date +%s); for part in $(PARTS); do \
@@ -41,8 +41,11 @@ lab-down:
 	tests/lab/registry.sh down
 	tests/lab/engine.sh down
 
-units: venv
+units: venv  ## hermetic: no root, no engine, no binfmt_misc (seconds)
 	$(BIN)/pytest -q tests/unit
+
+integration: venv  ## modules as root against the lab's engine, binfmt_misc, real users and files (make lab first)
+	$(BIN)/pytest -q tests/integration
 
 sanity: venv  ## ansible-test needs the collection under ansible_collections/<ns>/<name>, as a git tree
 	rm -rf build/ansible_collections && mkdir -p $(SANITY_TREE)

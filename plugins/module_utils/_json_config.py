@@ -6,6 +6,10 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
+from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
+
 from ansible_collections.multiarch.buildhost.plugins.module_utils._json_file import JsonPlanDetails, plan_json_update
 from ansible_collections.multiarch.buildhost.plugins.module_utils._managed_file import FilePolicy, Plan, update_file
 from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import FileState
@@ -18,6 +22,21 @@ def json_file_argument_spec() -> dict[str, Any]:
         remove_keys=dict(type="list", elements="str", default=[], no_log=False),
         backup=dict(type="bool", default=False),
     )
+
+
+def optional_bool(module: Any, name: str) -> bool | None:
+    """An option that is true by default and null to leave its key alone.
+
+    Ansible applies a default only when an option is omitted and refuses an explicit null for a bool, so such options
+    are declared raw and converted here.
+    """
+    value = module.params[name]
+    if value is None:
+        return None
+    try:
+        return boolean(value, strict=True)
+    except TypeError as exc:
+        raise BuildhostError(f"{name} must be true, false or null, not {value!r}") from exc
 
 
 def update_json_file(

@@ -27,7 +27,7 @@ import pwd
 import secrets
 import stat
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator
 
 from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
@@ -53,14 +53,18 @@ class FileState:
 
 @dataclass(frozen=True)
 class Trust:
-    """Who may own the directories (and, in a user's tree, the file) on the way to a managed file."""
+    """Who may own the directories (and, in a user's tree, the file) on the way to a managed file.
 
-    uids: frozenset[int] = frozenset({0})
-    gids: frozenset[int] = frozenset({0})
+    Root, and the user the module runs as (a module run without become can already write whatever that user owns).
+    """
+
+    uids: frozenset[int] = field(default_factory=lambda: frozenset({0, os.geteuid()}))
+    gids: frozenset[int] = field(default_factory=lambda: frozenset({0, os.getegid()}))
 
     @classmethod
     def root_and(cls, uid: int, gid: int) -> "Trust":
-        return cls(frozenset({0, uid}), frozenset({0, gid}))
+        """Root, the module's own user, and the user whose file this is."""
+        return cls(frozenset({0, os.geteuid(), uid}), frozenset({0, os.getegid(), gid}))
 
 
 @dataclass(frozen=True)
@@ -97,15 +101,16 @@ def _root_only(st: os.stat_result) -> bool:
     return st.st_uid == 0 and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
 
 
-def _check_directory(shown: str, st: os.stat_result, trust: Trust) -> None:
+def _check_directory(path: str, shown: str, st: os.stat_result, trust: Trust) -> None:
     if st.st_uid not in trust.uids:
-        raise FileRefused(f"{shown} belongs to {_who(st.st_uid)}, who may not steer where this module writes;"
-                          f" refusing to use it")
+        raise FileRefused(f"{path}: the directory {shown} belongs to {_who(st.st_uid)}, who may not steer where this"
+                          " module reads and writes; refusing to use it")
     if st.st_mode & stat.S_IWOTH and not st.st_mode & stat.S_ISVTX:
-        raise FileRefused(f"{shown} is writable by every user (mode {stat.S_IMODE(st.st_mode):04o}); refusing to use it")
+        raise FileRefused(f"{path}: the directory {shown} is writable by every user (mode {stat.S_IMODE(st.st_mode):04o});"
+                          " refusing to use it")
     if st.st_mode & stat.S_IWGRP and st.st_gid not in trust.gids and not st.st_mode & stat.S_ISVTX:
-        raise FileRefused(f"{shown} is writable by group {st.st_gid} (mode {stat.S_IMODE(st.st_mode):04o});"
-                          f" refusing to use it")
+        raise FileRefused(f"{path}: the directory {shown} is writable by group {st.st_gid} (mode"
+                          f" {stat.S_IMODE(st.st_mode):04o}); refusing to use it")
 
 
 class _Walk:
@@ -150,7 +155,7 @@ class _Walk:
                     continue
                 child_st = os.fstat(child)
                 try:
-                    _check_directory(child_shown, child_st, self.trust)
+                    _check_directory(self.path, child_shown, child_st, self.trust)
                 except BaseException:
                     os.close(child)
                     raise
@@ -176,13 +181,13 @@ class _Walk:
             return os.open(name, _DIR_FLAGS, dir_fd=fd)
         except OSError as exc:
             if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
-                raise FileRefused(f"{shown} cannot be opened: {exc.strerror}") from exc
+                raise FileRefused(f"{self.path}: {shown} cannot be opened: {exc.strerror}") from exc
         entry = os.stat(name, dir_fd=fd, follow_symlinks=False)
         if not stat.S_ISLNK(entry.st_mode):
-            raise FileRefused(f"{shown} is not a directory, so {self.path} cannot be reached")
+            raise FileRefused(f"{self.path}: {shown} is not a directory, so the file cannot be reached")
         if not _root_only(parent_st) or entry.st_uid != 0:
-            raise FileRefused(f"{shown} is a symbolic link in a directory that {_who(parent_st.st_uid)} or others can"
-                              f" change; refusing to follow it to reach {self.path}")
+            raise FileRefused(f"{self.path}: {shown} is a symbolic link in a directory that {_who(parent_st.st_uid)} or"
+                              " others can change; refusing to follow it")
         self.hops += 1
         if self.hops > MAX_SYMLINK_HOPS:
             raise FileRefused(f"{self.path}: more than {MAX_SYMLINK_HOPS} symbolic links on the way")
@@ -197,7 +202,7 @@ class _Walk:
         except FileExistsError:
             return  # another run made it first; it is checked like any other directory
         except OSError as exc:
-            raise FileRefused(f"{shown} cannot be created: {exc.strerror}") from exc
+            raise FileRefused(f"{self.path}: the directory {shown} cannot be created: {exc.strerror}") from exc
         made = os.open(name, _DIR_FLAGS, dir_fd=fd)
         try:
             os.fchown(made, self.create.uid, self.create.gid)

@@ -30,7 +30,8 @@ options:
     description:
       - Written as V(enabled) when true and V(disabled) when false.
       - Set to V(null) to leave the key as it is.
-    type: bool
+      - Declared C(raw) only so that an explicit V(null) is accepted; any boolean spelling Ansible knows works.
+    type: raw
     default: true
 """
 
@@ -74,7 +75,7 @@ backup_file:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
-from ansible_collections.multiarch.buildhost.plugins.module_utils._json_config import json_file_argument_spec, update_json_file
+from ansible_collections.multiarch.buildhost.plugins.module_utils._json_config import json_file_argument_spec, optional_bool, update_json_file
 from ansible_collections.multiarch.buildhost.plugins.module_utils._managed_file import Attributes, FilePolicy
 from ansible_collections.multiarch.buildhost.plugins.module_utils._owner import owner_argument_spec, resolve_owner
 from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import NewDirectory, Trust
@@ -85,7 +86,7 @@ def main() -> None:
         argument_spec=dict(
             owner_argument_spec(),
             path=dict(type="path"),
-            experimental=dict(type="bool", default=True),
+            experimental=dict(type="raw", default=True),
             **json_file_argument_spec(),
         ),
         supports_check_mode=True,
@@ -94,8 +95,9 @@ def main() -> None:
     try:
         owner = resolve_owner(p["owner"])
         overlay = dict(p["settings"] or {})
-        if p["experimental"] is not None:
-            overlay["experimental"] = "enabled" if p["experimental"] else "disabled"
+        experimental = optional_bool(module, "experimental")
+        if experimental is not None:
+            overlay["experimental"] = "enabled" if experimental else "disabled"
         # The owner controls every directory of their home: nothing there may steer a root-run module elsewhere,
         # and credentials never become readable by others (a wider mode is narrowed to the owner's bits).
         policy = FilePolicy(

@@ -31,7 +31,8 @@ options:
   experimental:
     description:
       - Written as JSON V(true) or V(false). Set to V(null) to leave the key as it is.
-    type: bool
+      - Declared C(raw) only so that an explicit V(null) is accepted; any boolean spelling Ansible knows works.
+    type: raw
     default: true
   validate:
     description:
@@ -98,7 +99,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.multiarch.buildhost.plugins.module_utils._dockerd import Validation, validate_daemon_config
 from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
-from ansible_collections.multiarch.buildhost.plugins.module_utils._json_config import json_file_argument_spec, update_json_file
+from ansible_collections.multiarch.buildhost.plugins.module_utils._json_config import json_file_argument_spec, optional_bool, update_json_file
 from ansible_collections.multiarch.buildhost.plugins.module_utils._managed_file import Attributes, FilePolicy
 from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import ROOT_DIRECTORY, Trust
 
@@ -111,16 +112,13 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
             path=dict(type="path", default="/etc/docker/daemon.json"),
-            experimental=dict(type="bool", default=True),
+            experimental=dict(type="raw", default=True),
             validate=dict(type="bool", default=True),
             **json_file_argument_spec(),
         ),
         supports_check_mode=True,
     )
     p = module.params
-    overlay = dict(p["settings"] or {})
-    if p["experimental"] is not None:
-        overlay["experimental"] = p["experimental"]
     validation = [Validation(False, "not validated: nothing to change" if p["validate"] else "not validated: validate=false")]
 
     def check(plan) -> None:
@@ -128,6 +126,10 @@ def main() -> None:
             validation[0] = validate_daemon_config(module, plan.content, p["path"])
 
     try:
+        overlay = dict(p["settings"] or {})
+        experimental = optional_bool(module, "experimental")
+        if experimental is not None:
+            overlay["experimental"] = experimental
         result, restart_required = update_json_file(module, p["path"], DAEMON_JSON_POLICY, overlay, check=check)
     except BuildhostError as exc:
         module.fail_json(msg=f"docker_daemon_config: {exc}", path=p["path"])

@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-RUNNER_FIXTURE = "tests/unit/fixtures/gitlab-runner/several-runners.toml"
+RUNNER_FIXTURE = "tests/fixtures/gitlab-runner/several-runners.toml"
 
 
 @dataclass(frozen=True)

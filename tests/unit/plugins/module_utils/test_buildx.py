@@ -17,7 +17,7 @@ from ansible_collections.multiarch.buildhost.plugins.module_utils._buildx import
     validate_name,
 )
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "buildx")
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures", "buildx")
 
 
 def fixture(name: str) -> str:

@@ -9,7 +9,7 @@ import tomllib
 
 import pytest
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "gitlab-runner")
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures", "gitlab-runner")
 TOKENS = ["glrt-t1_SECRETdockerRunnerToken", "glrt-t2_SECRETshellRunnerToken", "glrt-t3_SECRETbareRunnerToken",
           "AKIAEXAMPLE", "s3cr3tKEYexample"]
 DIND = {"privileged": True, "allowed_privileged_services": ["docker:*-dind"], "allowed_privileged_images": ["docker:*-dind"],

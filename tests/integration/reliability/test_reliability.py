@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from ansible_collections.multiarch.buildhost.plugins.module_utils import _safe_file
 from ansible_collections.multiarch.buildhost.plugins.module_utils._runner_toml import apply_settings, parse, render, runner_names
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "gitlab-runner")
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "gitlab-runner")
 
 BAD_JSON = {
     "invalid JSON": b'{"experimental": tru',
