@@ -75,6 +75,17 @@ class Outcome(Generic[T]):
     result: dict[str, Any] = field(default_factory=dict)
 
 
+def without_path_stat(module: Any) -> Any:
+    """Stop AnsibleModule from stat()ing the result's ``path`` by name on exit.
+
+    exit_json adds owner, mode and size of any ``path`` it returns, following symbolic links: a user racing the module
+    could point that at root's files (and make the module crash when the link dangles). What the modules report about
+    the file was read through the opened descriptor instead.
+    """
+    module.add_path_info = lambda kwargs: kwargs
+    return module
+
+
 def update_file(
     path: str,
     policy: FilePolicy,

@@ -230,8 +230,11 @@ class OpenedParent:
             return FileState(exists=False, root_only_parent=self.root_only)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                target = os.readlink(self.name, dir_fd=self.fd)
-                raise FileRefused(f"{self.path} is a symbolic link to {target}; point the module at the real file") from exc
+                try:
+                    target = " to " + os.readlink(self.name, dir_fd=self.fd)
+                except OSError:
+                    target = ""  # swapped back meanwhile: it was a link when we opened it, and that is what counts
+                raise FileRefused(f"{self.path} is a symbolic link{target}; point the module at the real file") from exc
             if exc.errno == errno.EISDIR:
                 raise FileRefused(f"{self.path} is a directory, not a file") from exc
             raise FileRefused(f"{self.path} cannot be opened: {exc.strerror}") from exc

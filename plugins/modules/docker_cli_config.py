@@ -76,7 +76,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
 from ansible_collections.multiarch.buildhost.plugins.module_utils._json_config import json_file_argument_spec, optional_bool, update_json_file
-from ansible_collections.multiarch.buildhost.plugins.module_utils._managed_file import Attributes, FilePolicy
+from ansible_collections.multiarch.buildhost.plugins.module_utils._managed_file import Attributes, FilePolicy, without_path_stat
 from ansible_collections.multiarch.buildhost.plugins.module_utils._owner import owner_argument_spec, resolve_owner
 from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import NewDirectory, Trust
 
@@ -91,6 +91,7 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
+    without_path_stat(module)
     p = module.params
     try:
         owner = resolve_owner(p["owner"])

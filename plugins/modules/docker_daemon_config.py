@@ -100,7 +100,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.multiarch.buildhost.plugins.module_utils._dockerd import Validation, validate_daemon_config
 from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
 from ansible_collections.multiarch.buildhost.plugins.module_utils._json_config import json_file_argument_spec, optional_bool, update_json_file
-from ansible_collections.multiarch.buildhost.plugins.module_utils._managed_file import Attributes, FilePolicy
+from ansible_collections.multiarch.buildhost.plugins.module_utils._managed_file import Attributes, FilePolicy, without_path_stat
 from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import ROOT_DIRECTORY, Trust
 
 # dockerd reads the file as root; an existing file keeps whatever owner and mode the admin chose, and a fresh host
@@ -118,6 +118,7 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
+    without_path_stat(module)
     p = module.params
     validation = [Validation(False, "not validated: nothing to change" if p["validate"] else "not validated: validate=false")]
 

@@ -111,7 +111,7 @@ except ImportError:
     TOMLKIT_IMPORT_ERROR = traceback.format_exc()
 
 from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
-from ansible_collections.multiarch.buildhost.plugins.module_utils._managed_file import Attributes, FilePolicy, update_file
+from ansible_collections.multiarch.buildhost.plugins.module_utils._managed_file import Attributes, FilePolicy, without_path_stat, update_file
 from ansible_collections.multiarch.buildhost.plugins.module_utils._runner_toml import MAX_RUNNER_CONFIG_BYTES, plan_runner_update
 from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import Trust
 
@@ -138,6 +138,7 @@ def main() -> None:
     )
     if TOMLKIT_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("tomlkit"), exception=TOMLKIT_IMPORT_ERROR)
+    without_path_stat(module)
     p = module.params
 
     def planner(before):

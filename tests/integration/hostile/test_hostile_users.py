@@ -1,0 +1,238 @@
+"""A real non-root user attacks the root-run modules through the directories she controls (issue 14).
+
+mbh-alice owns her home and ~/.docker. Root's decoy credentials live in a root-only tree. Each attack is made by
+alice herself (runuser), with real symlinks and a real race loop bounded in time; the module runs as root, as Ansible
+with become runs it. What must hold: the decoy is never read into a result, never written, never chowned.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import pwd
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import FileRefused, NewDirectory, Trust, write_file
+
+ALICE, BOB = "mbh-alice", "mbh-bob"
+ROOT_SECRET = "cm9vdDpyb290LW9ubHktc2VjcmV0"  # base64 of root:root-only-secret
+DECOY_DIR = "/var/lib/mbh-hostile-decoy/.docker"
+DECOY = os.path.join(DECOY_DIR, "config.json")
+DECOY_CONTENT = ('{"auths": {"root.example": {"auth": "%s"}}}\n' % ROOT_SECRET).encode()
+
+
+def _ensure_user(name: str) -> pwd.struct_passwd:
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", name], check=True)
+        return pwd.getpwnam(name)
+
+
+def as_user(user: str, script: str, **kwargs) -> subprocess.CompletedProcess:
+    """Run SCRIPT with bash as USER: the attacker's own shell, with her own permissions."""
+    return subprocess.run(["runuser", "-u", user, "--", "bash", "-c", script], check=True, capture_output=True, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def users():
+    if os.geteuid() != 0:
+        pytest.fail("the hostile-user tests must run as root (make integration)")
+    return _ensure_user(ALICE), _ensure_user(BOB)
+
+
+@pytest.fixture
+def alice(users):
+    entry = users[0]
+    docker_dir = os.path.join(entry.pw_dir, ".docker")
+    for leftover in os.listdir(entry.pw_dir):
+        if leftover.startswith((".docker", "projects", "swap")):
+            path = os.path.join(entry.pw_dir, leftover)
+            if os.path.islink(path) or not os.path.isdir(path):
+                os.unlink(path)
+            else:
+                shutil.rmtree(path)
+    as_user(ALICE, f"mkdir -m 700 {docker_dir} && printf '{{\"credsStore\": \"pass\"}}' > {docker_dir}/config.json")
+    return entry
+
+
+@pytest.fixture
+def decoy():
+    """Root's credentials in a root-only tree; returns a function that says whether they are exactly as planted."""
+    shutil.rmtree(os.path.dirname(DECOY_DIR), ignore_errors=True)
+    os.makedirs(DECOY_DIR, mode=0o700)
+    os.chmod(os.path.dirname(DECOY_DIR), 0o755)
+    with open(DECOY, "wb") as handle:
+        handle.write(DECOY_CONTENT)
+    os.chmod(DECOY, 0o600)
+
+    def intact() -> bool:
+        st = os.lstat(DECOY)
+        with open(DECOY, "rb") as handle:
+            content = handle.read()
+        return content == DECOY_CONTENT and (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (0, 0, 0o600) \
+            and sorted(os.listdir(DECOY_DIR)) == ["config.json"]
+
+    yield intact
+    shutil.rmtree(os.path.dirname(DECOY_DIR), ignore_errors=True)
+
+
+def leaked(result) -> bool:
+    return ROOT_SECRET in repr(dict(result))
+
+
+def test_docker_directory_symlinked_into_roots_tree_is_refused(run_module, alice, decoy, reliability):
+    as_user(ALICE, f"rm -rf ~/.docker && ln -s {DECOY_DIR} ~/.docker")
+    result = run_module("docker_cli_config", {"owner": ALICE, "settings": {"proxies": {}}}, diff=True)
+    ok = result.failed and "symbolic link" in result["msg"] and decoy() and not leaked(result)
+    reliability.tried("hostile user: ~/.docker -> root's .docker", ok=ok)
+    assert result.failed and f"{alice.pw_dir}/.docker is a symbolic link" in result["msg"]
+    assert decoy() and not leaked(result)
+
+
+def test_symlink_higher_up_a_custom_path_is_refused(run_module, alice, decoy, reliability):
+    as_user(ALICE, f"ln -s {os.path.dirname(DECOY_DIR)} ~/projects")
+    path = os.path.join(alice.pw_dir, "projects", ".docker", "config.json")
+    result = run_module("docker_cli_config", {"owner": ALICE, "path": path})
+    ok = result.failed and "symbolic link" in result["msg"] and decoy() and not leaked(result)
+    reliability.tried("hostile user: a parent above ~/.docker is a symlink", ok=ok)
+    assert result.failed and f"{alice.pw_dir}/projects is a symbolic link" in result["msg"]
+    assert decoy()
+
+
+def test_the_last_component_as_a_symlink_to_roots_file_is_refused(run_module, alice, decoy, reliability):
+    as_user(ALICE, f"ln -sf {DECOY} ~/.docker/config.json")
+    result = run_module("docker_cli_config", {"owner": ALICE})
+    ok = result.failed and decoy() and not leaked(result)
+    reliability.tried("hostile user: config.json -> root's config.json", ok=ok)
+    assert result.failed and "is a symbolic link" in result["msg"] and decoy()
+
+
+def test_a_hard_link_to_roots_file_is_refused(run_module, alice, decoy, reliability):
+    # fs.protected_hardlinks=1 stops alice from making this link herself; hosts with it off let her, so root makes
+    # the same link here to stand for that.
+    os.unlink(os.path.join(alice.pw_dir, ".docker", "config.json"))
+    os.link(DECOY, os.path.join(alice.pw_dir, ".docker", "config.json"))
+    result = run_module("docker_cli_config", {"owner": ALICE})
+    ok = result.failed and "hard links" in result["msg"] and not leaked(result)
+    reliability.tried("hostile user: config.json hard-linked to root's file", ok=ok)
+    assert result.failed and "belongs to root" not in result["msg"] and "hard links" in result["msg"]
+    assert not leaked(result)
+    os.unlink(os.path.join(alice.pw_dir, ".docker", "config.json"))
+    assert decoy()
+
+
+def test_a_dangling_docker_symlink_fails_clearly(run_module, alice, reliability):
+    as_user(ALICE, "rm -rf ~/.docker && ln -s /nonexistent/place ~/.docker")
+    result = run_module("docker_cli_config", {"owner": ALICE})
+    ok = result.failed and ".docker is a symbolic link" in result["msg"] and not os.path.exists("/nonexistent")
+    reliability.tried("hostile user: dangling ~/.docker symlink", ok=ok)
+    assert ok, result
+
+
+def test_a_fifo_in_place_of_config_json_is_refused_without_hanging(run_module, alice, reliability):
+    as_user(ALICE, "rm ~/.docker/config.json && mkfifo ~/.docker/config.json")
+    started = time.monotonic()
+    result = run_module("docker_cli_config", {"owner": ALICE})
+    ok = result.failed and "not a regular file" in result["msg"] and time.monotonic() - started < 5
+    reliability.tried("hostile user: a FIFO named config.json", ok=ok)
+    assert ok, result
+
+
+def test_a_directory_of_another_user_on_the_path_is_refused(run_module, users, alice, reliability):
+    bob = users[1]
+    path = os.path.join(bob.pw_dir, ".docker", "config.json")
+    result = run_module("docker_cli_config", {"owner": ALICE, "path": path})
+    ok = result.failed and f"belongs to {BOB}" in result["msg"] and not os.path.exists(path)
+    reliability.tried("hostile user: a path through another user's home", ok=ok)
+    assert ok, result
+
+
+def test_a_world_writable_directory_on_the_path_is_refused(run_module, alice, reliability):
+    as_user(ALICE, "chmod 777 ~/.docker")
+    result = run_module("docker_cli_config", {"owner": ALICE})
+    ok = result.failed and "writable by every user" in result["msg"]
+    reliability.tried("hostile user: ~/.docker mode 0777", ok=ok)
+    assert ok, result
+
+
+def test_the_buildkitd_config_is_not_written_through_a_planted_link(alice, decoy, reliability):
+    as_user(ALICE, f"ln -s {DECOY_DIR} ~/.docker/buildx")
+    path = os.path.join(alice.pw_dir, ".docker", "buildx", "multiarch-buildhost", "b.buildkitd.toml")
+    with pytest.raises(FileRefused) as refused:
+        write_file(path, b"debug = true\n", 0o644, alice.pw_uid, alice.pw_gid, trust=Trust.root_and(alice.pw_uid, alice.pw_gid),
+                   create=NewDirectory(0o700, alice.pw_uid, alice.pw_gid))
+    ok = "symbolic link" in str(refused.value) and decoy()
+    reliability.tried("hostile user: ~/.docker/buildx -> root's tree (buildkitd config)", ok=ok)
+    assert ok
+
+
+RACE_SECONDS = 6.0
+
+# alice's side of the race: atomically swap her entry between a real one and a link to root's, as fast as she can.
+SWAP_FILE = f"""
+import os, time
+d = os.path.expanduser("~/.docker")
+real = os.path.join(d, "real.json")
+end = time.monotonic() + {RACE_SECONDS}
+while time.monotonic() < end:
+    with open(real, "w") as f:
+        f.write('{{"credsStore": "pass"}}')
+    os.rename(real, os.path.join(d, "config.json"))
+    try:
+        os.symlink("{DECOY}", os.path.join(d, "link"))
+    except FileExistsError:
+        pass
+    os.rename(os.path.join(d, "link"), os.path.join(d, "config.json"))
+"""
+
+SWAP_DIRECTORY = f"""
+import os, time
+home = os.path.expanduser("~")
+docker, moved = os.path.join(home, ".docker"), os.path.join(home, "swapdir")
+end = time.monotonic() + {RACE_SECONDS}
+while time.monotonic() < end:
+    for step in (lambda: os.rename(docker, moved), lambda: os.symlink("{DECOY_DIR}", docker),
+                 lambda: os.unlink(docker), lambda: os.rename(moved, docker)):
+        try:
+            step()
+        except OSError:
+            pass  # the module made .docker meanwhile, or the last round left things half-swapped: go on
+"""
+
+
+@pytest.mark.parametrize(("what", "attack"), [("file", SWAP_FILE), ("directory", SWAP_DIRECTORY)])
+def test_a_racing_owner_never_gets_roots_credentials(run_module, alice, decoy, reliability, what, attack):
+    attacker = subprocess.Popen(["runuser", "-u", ALICE, "--", "/usr/bin/python3", "-c", attack],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    runs = refused = written = 0
+    leaks = []
+    try:
+        while attacker.poll() is None:
+            result = run_module("docker_cli_config", {"owner": ALICE, "settings": {"proxies": {"default": {"noProxy": "x"}}}},
+                                diff=True)
+            runs += 1
+            refused += bool(result.failed)
+            written += bool(not result.failed and result["changed"])
+            if leaked(result):
+                leaks.append(result)
+    finally:
+        attacker.wait(timeout=RACE_SECONDS + 10)
+    assert attacker.returncode == 0, attacker.stderr.read()
+    stolen = []
+    for root, _dirs, files in os.walk(alice.pw_dir):
+        for name in files:
+            full = os.path.join(root, name)
+            if not os.path.islink(full):
+                with open(full, "rb") as handle:
+                    if ROOT_SECRET.encode() in handle.read():
+                        stolen.append(full)
+    ok = not leaks and not stolen and decoy() and runs > 20
+    reliability.tried(f"hostile user: race swapping the {what} ({runs} runs, {refused} refused, {written} written)", ok=ok)
+    assert runs > 20, "the race loop must actually race"
+    assert not leaks, "a result showed root's credentials"
+    assert not stolen, f"root's credentials reached alice's files: {stolen}"
+    assert decoy(), "root's file was changed"
