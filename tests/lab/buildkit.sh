@@ -70,11 +70,15 @@ ensure_chroot() {
 # --- inputs --------------------------------------------------------------------------------------------
 # The docker.io source version: from the host's trixie lists (engine.sh adds them, pinned low); a binNMU
 # names its source version in "Source: docker.io (VERSION)". Without them, from the chroot's deb-src lists.
+# apt-cache takes seconds here (no pkgcache, lz4 lists), so the answer is kept until those lists change.
 source_version() {
-  local rec v
+  local rec v sig memo=$CACHE/buildkit/.source-version
+  sig=$(stat -c '%n %s %Y' /var/lib/apt/lists/*_dists_"${SUITE}"_main_binary-"$(dpkg --print-architecture)"_Packages* 2>/dev/null | md5sum | cut -c1-16)
+  if [ -f "$memo" ] && [ "$(cut -d' ' -f1 "$memo")" = "$sig" ]; then cut -d' ' -f2 "$memo"; return 0; fi
   rec=$(apt-cache show "docker.io/$SUITE" 2>/dev/null | sed '/^$/q') || true
   v=$(sed -n 's/^Source: docker\.io (\(.*\))$/\1/p' <<<"$rec")
   [ -n "$v" ] || v=$(sed -n 's/^Version: //p' <<<"$rec")
+  if [ -n "$v" ]; then mkdir -p "${memo%/*}"; echo "$sig $v" > "$memo"; fi
   if [ -z "$v" ]; then
     ensure_chroot
     v=$(in_chroot apt-cache showsrc --only-source docker.io | sed -n 's/^Version: //p' | sort -V | tail -1)
@@ -155,7 +159,7 @@ go_build() {  # GOPATH-mode build as dh-golang does it -> $1/buildkitd, $1/build
   rm -rf "$CHROOT$b"; mkdir -p "$CHROOT$b/src/github.com/moby" "$CHROOT$b/src/github.com/docker" "$CHROOT$b/out"
   cp -al "$CHROOT/build/src/$SRC_VERSION/buildkit" "$CHROOT$b/src/github.com/moby/buildkit"
   cp -al "$CHROOT/build/src/$SRC_VERSION/engine" "$CHROOT$b/src/github.com/docker/docker"
-  local ld="-X github.com/moby/buildkit/version.Version=$BK_VERSION -X github.com/moby/buildkit/version.Revision=debian-$SRC_VERSION"
+  local ld="-s -w -X github.com/moby/buildkit/version.Version=$BK_VERSION -X github.com/moby/buildkit/version.Revision=debian-$SRC_VERSION"
   in_chroot env GO111MODULE=off CGO_ENABLED=0 GOPATH="$b:/usr/share/gocode" GOTOOLCHAIN=local GOPROXY=off \
     GOCACHE=/root/.cache/go-build sh -c "cd $b/src/github.com/moby/buildkit && \
       go build -o $b/out/ -tags 'osusergo netgo' -ldflags '$ld' ./cmd/buildkitd ./cmd/buildctl" \

@@ -14,7 +14,7 @@ log() { printf '[lab-engine] %s\n' "$*"; }
 engine_answers() { timeout 10 docker info >/dev/null 2>&1; }
 
 apt_base() {
-  local want=(debootstrap runc iptables qemu-user-static docker-registry apache2-utils jq curl)
+  local want=(debootstrap runc tini iptables qemu-user-static docker-registry apache2-utils jq curl)
   local missing=()
   for p in "${want[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
   if [ ${#missing[@]} -gt 0 ]; then
@@ -45,6 +45,9 @@ link_tools() {
   for bin in dockerd docker-proxy; do ln -sf "$LAB_PREFIX/usr/sbin/$bin" "/usr/local/sbin/$bin"; done
   for bin in containerd containerd-shim-runc-v2 ctr; do ln -sf "$LAB_PREFIX/usr/bin/$bin" "/usr/local/sbin/$bin"; done
   [ -x /usr/local/bin/docker ] || ln -sf "$LAB_PREFIX/usr/bin/docker" /usr/local/bin/docker
+  # docker.io's docker-init -> tini-static link needs the tini package (a dependency under apt): without it
+  # every `docker run --init` fails, and buildx's docker-container driver always runs its container --init.
+  ln -sf /usr/bin/tini-static /usr/local/sbin/docker-init
 }
 
 mount_binfmt() {
@@ -72,6 +75,18 @@ start_daemons() {
   engine_answers || { tail -20 "$STATE/dockerd.log" >&2; log "dockerd did not answer"; exit 1; }
 }
 
+# dockerd looks docker-init up on its PATH for every container it starts, so a running dockerd picks the
+# link up without a restart. Restart only a dockerd of ours that still reports no init binary.
+check_init() {
+  [ "$(docker info --format '{{.InitCommit.ID}}' 2>/dev/null)" != "N/A" ] && return 0
+  alive "$RUN/dockerd.pid" || { log "docker-init is not on the engine's PATH"; return 1; }
+  log "restarting dockerd to pick up docker-init"
+  kill "$(cat "$RUN/dockerd.pid")"; for _ in $(seq 50); do alive "$RUN/dockerd.pid" || break; sleep 0.2; done
+  rm -f "$RUN/dockerd.pid"
+  start_daemons
+  [ "$(docker info --format '{{.InitCommit.ID}}')" != "N/A" ] || { log "dockerd still finds no docker-init"; return 1; }
+}
+
 stop_daemons() {
   for d in dockerd containerd; do
     if alive "$RUN/$d.pid"; then kill "$(cat "$RUN/$d.pid")"; for _ in $(seq 50); do alive "$RUN/$d.pid" || break; sleep 0.2; done; fi
@@ -89,6 +104,7 @@ case "${1:-up}" in
       unpack_trixie_engine
       link_tools
       start_daemons
+      check_init
     fi
     docker version --format 'engine {{.Server.Version}}, API {{.Server.APIVersion}}'
     docker buildx version
