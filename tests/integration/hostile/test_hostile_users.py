@@ -144,6 +144,7 @@ def test_a_fifo_in_place_of_config_json_is_refused_without_hanging(run_module, a
 
 def test_a_directory_of_another_user_on_the_path_is_refused(run_module, users, alice, reliability):
     bob = users[1]
+    shutil.rmtree(os.path.join(bob.pw_dir, ".docker"), ignore_errors=True)
     path = os.path.join(bob.pw_dir, ".docker", "config.json")
     result = run_module("docker_cli_config", {"owner": ALICE, "path": path})
     ok = result.failed and f"belongs to {BOB}" in result["msg"] and not os.path.exists(path)
