@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
+
 PROC_DIR = "/proc/sys/fs/binfmt_misc"
 PERSIST_DIR = "/etc/binfmt.d"
 QEMU_PACKAGE_HINT = "qemu-user-static (Debian, Ubuntu, Fedora) or qemu-user-static-<arch> (RHEL/EPEL)"
@@ -61,7 +63,7 @@ for _arch in ARCHITECTURES:
         _BY_NAME[_name.lower().removeprefix("linux/")] = _arch
 
 
-class UnknownPlatform(ValueError):
+class UnknownPlatform(BuildhostError):
     pass
 
 

@@ -15,14 +15,18 @@ from ansible_collections.multiarch.buildhost.plugins.module_utils._binfmt import
     QEMU_PACKAGE_HINT,
     Architecture,
     Handler,
+    default_flags,
+    escaped_to_hex,
     handler_matches,
     is_native,
     parse_entry,
+    platforms_of,
     registration_line,
+    required_flags,
     resolve_platform,
 )
 from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
-from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import read_file, write_file
+from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import open_parent, read_file, write_file
 
 # A binfmt.d line is one registration string; a file far larger than that is not one of ours.
 MAX_CONF_BYTES = 64 * 1024
@@ -76,18 +80,52 @@ class BinfmtMisc:
         self._write(name, "-1")
 
 
+@dataclass(frozen=True)
+class BinfmtRequest:
+    """What the module was asked for, validated."""
+
+    platforms: list
+    state: str = "present"
+    flags: str = "PCF"
+    replace: bool = True
+    persist: bool = True
+    interpreter_dir: str = "/usr/bin"
+    persist_dir: str = PERSIST_DIR
+
+
+@dataclass(frozen=True)
+class Registration:
+    arch: Architecture
+    interpreter: str
+    reason: str
+
+
 @dataclass
 class Plan:
-    register: list = field(default_factory=list)     # (Architecture, interpreter, reason)
-    unregister: list = field(default_factory=list)   # handler names
-    persist: dict = field(default_factory=dict)      # path -> content
-    unpersist: list = field(default_factory=list)    # paths
-    native: list = field(default_factory=list)       # platforms skipped as native
-    kept_conflicts: list = field(default_factory=list)
+    register: list[Registration] = field(default_factory=list)
+    unregister: list[str] = field(default_factory=list)      # handler names
+    persist: dict[str, str] = field(default_factory=dict)    # path -> content
+    unpersist: list[str] = field(default_factory=list)       # paths
+    native: list[str] = field(default_factory=list)          # platforms skipped as native
+    warnings: list[str] = field(default_factory=list)        # conflicts kept, masked files, predicted interpreters
 
     @property
     def changed(self) -> bool:
         return bool(self.register or self.unregister or self.persist or self.unpersist)
+
+    def actions(self) -> list[str]:
+        return ([f"unregister {name}" for name in self.unregister]
+                + [f"register {r.arch.handler} ({r.reason})" for r in self.register]
+                + [f"write {path}" for path in self.persist] + [f"remove {path}" for path in self.unpersist])
+
+
+def checked_flags(flags: str | None, kernel_release: str) -> str:
+    """FLAGS upper-cased, or the kernel's default; F (fix binary) is required."""
+    chosen = (flags or default_flags(kernel_release)).upper()
+    if "F" not in chosen or set(chosen) - set("POCF"):
+        raise BinfmtError(f"flags={flags!r}: use letters from P, O, C, F, and keep F (fix binary), without which "
+                          "handlers do not work inside containers")
+    return chosen
 
 
 def select_architectures(platforms: list, machine: str, interpreter_dir: str) -> tuple[list, list]:
@@ -108,37 +146,50 @@ def persist_path(arch: Architecture, persist_dir: str = PERSIST_DIR) -> str:
     return os.path.join(persist_dir, f"{arch.handler}.conf")
 
 
-def plan(archs: list, native: list, state: str, flags: str, replace: bool, persist: bool, interpreter_dir: str,
-         current: dict, persist_dir: str = PERSIST_DIR) -> Plan:
+def is_masked(conf: str) -> bool:
+    """systemd's way to disable a binfmt.d file: a link to /dev/null with the same name (root's directory)."""
+    return os.path.islink(conf) and os.readlink(conf) == "/dev/null"
+
+
+def plan(request: BinfmtRequest, archs: list, native: list, current: dict, check_mode: bool = False) -> Plan:
+    """What to change so that the kernel and /etc/binfmt.d hold exactly the requested handlers."""
     result = Plan(native=native)
     for arch in archs:
         handler = current.get(arch.handler)
-        conf = persist_path(arch, persist_dir)
-        on_disk = read_file(conf, MAX_CONF_BYTES)
-        if state == "absent":
+        conf = persist_path(arch, request.persist_dir)
+        masked = is_masked(conf)
+        on_disk = read_file(conf, MAX_CONF_BYTES) if not masked else None
+        if request.state == "absent":
             if handler is not None:
                 result.unregister.append(arch.handler)
-            if on_disk.exists:
+            if on_disk is not None and on_disk.exists:
                 result.unpersist.append(conf)
             continue
-        interpreter = arch.interpreter(interpreter_dir)
+        interpreter = arch.interpreter(request.interpreter_dir)
         if not os.path.exists(interpreter):
-            raise BinfmtError(f"the QEMU interpreter for {arch.platforms[0]} is missing: {interpreter} does not exist;"
-                              f" install {QEMU_PACKAGE_HINT}, or set interpreter_path")
+            if not check_mode:
+                raise BinfmtError(f"the QEMU interpreter for {arch.platforms[0]} is missing: {interpreter} does not exist;"
+                                  f" install {QEMU_PACKAGE_HINT}, or set interpreter_path")
+            # A check run on a fresh host: the qemu role's package task only predicted the install.
+            result.warnings.append(f"{interpreter} does not exist yet; registering {arch.handler} is predicted on the"
+                                   " assumption that the package install before this task provides it")
         if handler is None:
-            result.register.append((arch, interpreter, "not registered"))
-        elif not handler_matches(handler, arch, interpreter, flags):
+            result.register.append(Registration(arch, interpreter, "not registered"))
+        elif not handler_matches(handler, arch, interpreter, request.flags):
             why = (f"registered with interpreter {handler.interpreter} and flags {handler.flags or '(none)'},"
                    f" enabled={handler.enabled}")
-            if replace:
+            if request.replace:
                 result.unregister.append(arch.handler)
-                result.register.append((arch, interpreter, why))
+                result.register.append(Registration(arch, interpreter, why))
             else:
-                result.kept_conflicts.append(f"{arch.handler}: {why} (replace=false)")
-        line = registration_line(arch, interpreter, flags) + "\n"
-        if persist and on_disk.content != line.encode("latin-1"):
+                result.warnings.append(f"{arch.handler}: {why} (replace=false)")
+        line = registration_line(arch, interpreter, request.flags) + "\n"
+        if masked:
+            result.warnings.append(f"{conf} is masked (a link to /dev/null): {arch.handler} is registered now but will"
+                                   " not come back after a reboot; remove the mask to persist it")
+        elif request.persist and on_disk.content != line.encode("latin-1"):
             result.persist[conf] = line
-        if not persist and on_disk.exists:
+        elif not request.persist and on_disk.exists:
             result.unpersist.append(conf)
     return result
 
@@ -146,9 +197,49 @@ def plan(archs: list, native: list, state: str, flags: str, replace: bool, persi
 def apply(kernel: BinfmtMisc, steps: Plan, flags: str) -> None:
     for name in steps.unregister:
         kernel.unregister(name)
-    for arch, interpreter, _why in steps.register:
-        kernel.register(registration_line(arch, interpreter, flags))
+    for registration in steps.register:
+        kernel.register(registration_line(registration.arch, registration.interpreter, flags))
     for path, content in steps.persist.items():
         write_file(path, content.encode("latin-1"), 0o644, 0, 0)
     for path in steps.unpersist:
-        os.unlink(path)
+        with open_parent(path) as parent:
+            parent.remove()
+
+
+def predicted(current: dict, steps: Plan, flags: str) -> dict:
+    """The handler table as it will be once STEPS are applied (what check mode reports)."""
+    after = {name: h for name, h in current.items() if name not in steps.unregister}
+    for registration in steps.register:
+        arch = registration.arch
+        after[arch.handler] = Handler(arch.handler, True, registration.interpreter, required_flags(flags),
+                                      escaped_to_hex(arch.magic), escaped_to_hex(arch.mask))
+    return after
+
+
+def describe(handlers: dict) -> str:
+    """The QEMU handlers as diff text."""
+    return "".join(f"{name}: {h.interpreter} flags={h.flags} enabled={h.enabled}\n"
+                   for name, h in sorted(handlers.items()) if name.startswith("qemu-"))
+
+
+def reconcile(module: Any, request: BinfmtRequest, check_mode: bool) -> dict[str, Any]:
+    """Bring binfmt_misc and /etc/binfmt.d to REQUEST; returns the module's result."""
+    kernel = BinfmtMisc(module)
+    archs, native = select_architectures(request.platforms, os.uname().machine, request.interpreter_dir)
+    if not kernel.mounted and not check_mode:
+        kernel.mount()
+    current = kernel.handlers()
+    steps = plan(request, archs, native, current, check_mode)
+    if steps.changed and not check_mode:
+        apply(kernel, steps, request.flags)
+    after = predicted(current, steps, request.flags) if check_mode else kernel.handlers()
+    return dict(
+        changed=steps.changed,
+        handlers={name: h.as_result() for name, h in after.items() if name.startswith("qemu-")},
+        emulated_platforms=platforms_of(after),
+        requested_handlers=[arch.handler for arch in archs],
+        native_platforms=steps.native,
+        actions=steps.actions(),
+        warnings=steps.warnings,
+        diff={"before": describe(current), "after": describe(after), "before_header": "binfmt_misc", "after_header": "binfmt_misc"},
+    )

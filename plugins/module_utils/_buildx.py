@@ -12,6 +12,11 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
+from ansible.module_utils.basic import missing_required_lib
+
+from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
+from ansible_collections.multiarch.buildhost.plugins.module_utils._platform import format_platform
+
 # buildx's own rule for instance names.
 BUILDER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 # buildx (0.13) adds this flag by itself to docker-container nodes; it is not drift.
@@ -19,7 +24,7 @@ IMPLIED_HOST_NETWORK_FLAG = "--allow-insecure-entitlement=network.host"
 CONFIG_FILE_KEY = "buildkitd.toml"
 
 
-class BuildxError(Exception):
+class BuildxError(BuildhostError):
     pass
 
 
@@ -63,16 +68,17 @@ def validate_name(name: str) -> None:
         raise BuildxError(f"invalid builder name {name!r}: use letters, digits, '_', '.' and '-', starting with a letter or digit")
 
 
-def _platform_string(platform: Any) -> str:
-    if isinstance(platform, str):
-        return platform
-    parts = [platform.get("os", "linux"), platform.get("architecture", "")]
-    if platform.get("variant"):
-        parts.append(platform["variant"])
-    return "/".join(parts)
-
-
 # ---- what buildx reports -------------------------------------------------------------------------------------
+
+def _json(text: str, what: str) -> dict:
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise BuildxError(f"{what} is not JSON ({exc}): {text[:200]!r}") from exc
+    if not isinstance(document, dict):
+        raise BuildxError(f"{what} is not a JSON object: {text[:200]!r}")
+    return document
+
 
 def parse_ls_json(text: str) -> dict:
     """``buildx ls --format json`` (buildx 0.13+): one JSON object per builder and line."""
@@ -81,10 +87,10 @@ def parse_ls_json(text: str) -> dict:
         line = line.strip()
         if not line:
             continue
-        raw = json.loads(line)
+        raw = _json(line, "docker buildx ls --format json")
         nodes = [Node(name=n.get("Name", ""), endpoint=n.get("Endpoint", ""), driver_opts=n.get("DriverOpts") or {},
                       flags=n.get("Flags") or [], status=n.get("Status"),
-                      reported_platforms=[_platform_string(p) for p in n.get("Platforms") or []])
+                      reported_platforms=[format_platform(p) for p in n.get("Platforms") or []])
                  for n in raw.get("Nodes") or []]
         builders[raw["Name"]] = Builder(raw["Name"], raw.get("Driver", ""), nodes)
     return builders
@@ -126,26 +132,36 @@ def parse_inspect_text(text: str) -> Builder:
 
 def parse_instance_file(text: str) -> Builder:
     """buildx's stored definition ($DOCKER_CONFIG/buildx/instances/NAME): what the builder was created with."""
-    raw = json.loads(text)
+    raw = _json(text, "buildx's instance file")
     nodes = []
     for n in raw.get("Nodes") or []:
         files = n.get("Files") or {}
         config = base64.b64decode(files[CONFIG_FILE_KEY]).decode("utf-8") if CONFIG_FILE_KEY in files else None
         nodes.append(Node(name=n.get("Name", ""), endpoint=n.get("Endpoint", ""), driver_opts=n.get("DriverOpts") or {},
-                          flags=n.get("Flags") or [], platforms=[_platform_string(p) for p in n.get("Platforms") or []],
+                          flags=n.get("Flags") or [], platforms=[format_platform(p) for p in n.get("Platforms") or []],
                           config=config))
     return Builder(raw.get("Name", ""), raw.get("Driver", ""), nodes)
 
 
 # ---- what the user asked for ---------------------------------------------------------------------------------
 
+def _tomlkit():
+    """tomlkit, needed on the managed host only when a buildkitd config is given."""
+    try:
+        import tomlkit  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        raise BuildxError(missing_required_lib("tomlkit", reason="for buildkitd_config") + " (Debian: python3-tomlkit)") from None
+    return tomlkit
+
+
 def render_buildkitd_config(config: dict) -> str | None:
     """A dict in buildkitd.toml's shape (``registry: {docker.io: {mirrors: [...]}}``) rendered as TOML."""
     if not config:
         return None
-    import tomlkit  # pylint: disable=import-outside-toplevel  # only needed when a config is given
-
-    return tomlkit.dumps(config)
+    try:
+        return _tomlkit().dumps(config)
+    except (TypeError, ValueError) as exc:
+        raise BuildxError(f"buildkitd_config cannot be written as TOML: {exc}") from exc
 
 
 def _stringify(opts: dict) -> dict:
@@ -174,9 +190,11 @@ def _same_config(have: str | None, want: str | None) -> bool:
     """buildx re-serialises the TOML it stores, so documents are compared, not text."""
     if not have or not want:
         return not have and not want
-    import tomlkit  # pylint: disable=import-outside-toplevel
-
-    return tomlkit.parse(have).unwrap() == tomlkit.parse(want).unwrap()
+    tomlkit = _tomlkit()
+    try:
+        return tomlkit.parse(have).unwrap() == tomlkit.parse(want).unwrap()
+    except Exception:  # tomlkit's ParseError family: a stored config we cannot read is drift, and is replaced
+        return False
 
 
 def drift(current: Builder, desired: Builder) -> list:

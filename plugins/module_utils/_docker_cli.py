@@ -4,14 +4,30 @@
 """The one place that runs the docker CLI (and its buildx plugin) on the managed host."""
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
+
+from ansible.module_utils.basic import env_fallback
+
+from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
+from ansible_collections.multiarch.buildhost.plugins.module_utils._owner import Owner, owner_argument_spec, resolve_owner
+from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import hand_over_tree
 
 
-class DockerCliError(Exception):
+class DockerCliError(BuildhostError):
     pass
+
+
+def docker_host_argument_spec() -> dict[str, Any]:
+    """The O(docker_host) option (doc fragment multiarch.buildhost.owner.docker_host)."""
+    return dict(docker_host=dict(type="str", fallback=(env_fallback, ["DOCKER_HOST"])))
+
+
+def user_client_argument_spec() -> dict[str, Any]:
+    """O(owner) and O(docker_host), for the modules that run docker with a user's client configuration."""
+    return dict(owner_argument_spec(), **docker_host_argument_spec())
 
 
 @dataclass
@@ -43,25 +59,13 @@ class DockerCli:
             raise DockerCliError("the docker CLI is not installed on this host")
         environ = self.environment()
         environ.update(env or {})
-        try:
-            return self.module.run_command(
-                [binary] + args, data=data, environ_update=environ, cwd=cwd, expand_user_and_vars=False
-            )
-        finally:
-            self.hand_back_to_owner()
+        return self.module.run_command([binary] + args, data=data, environ_update=environ, cwd=cwd, expand_user_and_vars=False)
 
     def hand_back_to_owner(self) -> None:
-        """docker ran as root with the owner's DOCKER_CONFIG: give what it wrote there back to the owner."""
-        if not self.docker_config or self.owner_ids is None or not os.path.isdir(self.docker_config):
-            return
-        uid, gid = self.owner_ids
-        if os.lstat(self.docker_config).st_uid != uid:
-            os.lchown(self.docker_config, uid, gid)
-        for sub in ("buildx", "contexts"):
-            for root, dirs, files in os.walk(os.path.join(self.docker_config, sub)):
-                for entry in [root] + [os.path.join(root, name) for name in dirs + files]:
-                    if os.lstat(entry).st_uid != uid:
-                        os.lchown(entry, uid, gid)
+        """docker ran as root with the owner's DOCKER_CONFIG: give what it wrote there (buildx state, contexts)
+        back to the owner, or their own docker commands fail on root-owned files."""
+        if self.docker_config and self.owner_ids is not None:
+            hand_over_tree(self.docker_config, ("buildx", "contexts"), *self.owner_ids)
 
     def checked(self, args: list[str], **kwargs: Any) -> str:
         rc, out, err = self.run(args, **kwargs)
@@ -75,3 +79,18 @@ class DockerCli:
             return json.loads(out)
         except ValueError as exc:
             raise DockerCliError(f"docker {' '.join(args)} did not print JSON: {out[:200]!r}") from exc
+
+
+@contextlib.contextmanager
+def user_docker_cli(module: Any, owner: Owner | None = None) -> Iterator[DockerCli]:
+    """The docker CLI with OWNER's client configuration (default: O(owner)) and O(docker_host).
+
+    On the way out, whatever docker wrote into the owner's configuration is handed back to them.
+    """
+    owner = owner or resolve_owner(module.params.get("owner"))
+    cli = DockerCli(module, docker_config=owner.docker_config_dir, docker_host=module.params.get("docker_host"),
+                    owner_ids=(owner.uid, owner.gid))
+    try:
+        yield cli
+    finally:
+        cli.hand_back_to_owner()

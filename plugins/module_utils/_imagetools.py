@@ -8,30 +8,29 @@ import hashlib
 import json
 from typing import Any
 
-from ansible_collections.multiarch.buildhost.plugins.module_utils._docker_cli import DockerCli
+from ansible_collections.multiarch.buildhost.plugins.module_utils._docker_cli import DockerCli, DockerCliError
+from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
+from ansible_collections.multiarch.buildhost.plugins.module_utils._platform import ATTESTATION_PLATFORM, format_platform
 
-ATTESTATION_PLATFORM = "unknown/unknown"
 _NOT_FOUND_MARKERS = ("not found", "manifest unknown", "name unknown", "no such manifest")
 
 
-class ImageNotFound(Exception):
+class ImageNotFound(BuildhostError):
     pass
-
-
-def platform_string(platform: dict) -> str:
-    parts = [platform.get("os", ""), platform.get("architecture", "")]
-    if platform.get("variant"):
-        parts.append(platform["variant"])
-    return "/".join(parts)
 
 
 def describe_index(raw: str) -> dict:
     """Digest, media type, manifests and platforms of the raw manifest (an index or a single image)."""
-    document = json.loads(raw)
+    try:
+        document = json.loads(raw)
+    except ValueError as exc:
+        raise DockerCliError(f"the registry's manifest is not JSON: {raw[:200]!r}") from exc
+    if not isinstance(document, dict):
+        raise DockerCliError(f"the registry's manifest is not a JSON object: {raw[:200]!r}")
     digest = "sha256:" + hashlib.sha256(raw.encode("utf-8")).hexdigest()
     manifests = []
     for entry in document.get("manifests") or []:
-        platform = platform_string(entry.get("platform") or {})
+        platform = format_platform(entry.get("platform") or {})
         manifests.append({"platform": platform, "digest": entry.get("digest"), "media_type": entry.get("mediaType")})
     platforms = [m["platform"] for m in manifests if m["platform"] != ATTESTATION_PLATFORM]
     return {"exists": True, "digest": digest, "media_type": document.get("mediaType"), "manifests": manifests, "platforms": platforms}
@@ -43,9 +42,25 @@ def inspect_image(cli: DockerCli, name: str) -> dict:
         message = (err or out).strip()
         if any(marker in message.lower() for marker in _NOT_FOUND_MARKERS):
             raise ImageNotFound(message)
-        raise RuntimeError(f"docker buildx imagetools inspect {name} failed: {message}")
+        raise DockerCliError(f"docker buildx imagetools inspect {name} failed: {message}")
     # --raw prints the exact bytes the registry served (plus a newline), so hashing them gives the digest.
     return describe_index(out[:-1] if out.endswith("\n") else out)
+
+
+def image_platform_digests(index: dict) -> dict[str, str]:
+    """Platform -> image digest, attestations left out: what changes exactly when an image changes.
+
+    The index digest also moves when only the provenance attestation's timestamp does.
+    """
+    return {m["platform"]: m["digest"] for m in index["manifests"] if m["platform"] != ATTESTATION_PLATFORM}
+
+
+def read_image(cli: DockerCli, name: str) -> dict[str, Any]:
+    """inspect_image, with a missing tag as exists=false."""
+    try:
+        return inspect_image(cli, name)
+    except ImageNotFound:
+        return missing_image()
 
 
 def missing_image() -> dict[str, Any]:

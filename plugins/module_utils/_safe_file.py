@@ -352,6 +352,53 @@ def open_parent(path: str, trust: Trust = Trust(), create: NewDirectory | None =
         os.close(fd)  # closing drops the lock
 
 
+@contextlib.contextmanager
+def open_directory(path: str, trust: Trust) -> Iterator[int | None]:
+    """PATH itself as an opened directory, under the rules above; None when it does not exist."""
+    with open_parent(path, trust, lock=False) as parent:
+        if parent.fd is None:
+            yield None
+            return
+        try:
+            fd = os.open(parent.name, _DIR_FLAGS, dir_fd=parent.fd)
+        except FileNotFoundError:
+            yield None
+            return
+        except OSError as exc:
+            raise FileRefused(f"{path} is not a directory this module may use: {exc.strerror}") from exc
+        try:
+            _check_directory(path, path, os.fstat(fd), trust)
+            yield fd
+        finally:
+            os.close(fd)
+
+
+def hand_over_tree(path: str, subdirectories: tuple[str, ...], uid: int, gid: int) -> None:
+    """Give PATH and everything below its SUBDIRECTORIES to UID:GID, never following a link.
+
+    Used after the docker CLI ran as root with a user's DOCKER_CONFIG. The walk holds directory descriptors
+    (os.fwalk), so a directory swapped for a link meanwhile is not descended into, and chown never follows links.
+    """
+    with open_directory(path, Trust.root_and(uid, gid)) as top:
+        if top is None:
+            return
+        if os.fstat(top).st_uid != uid:
+            os.fchown(top, uid, gid)
+        for sub in subdirectories:
+            try:
+                sub_st = os.stat(sub, dir_fd=top, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if not stat.S_ISDIR(sub_st.st_mode):
+                continue
+            if sub_st.st_uid != uid:
+                os.chown(sub, uid, gid, dir_fd=top, follow_symlinks=False)
+            for _root, dirs, files, dir_fd in os.fwalk(sub, dir_fd=top, follow_symlinks=False):
+                for name in dirs + files:
+                    if os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_uid != uid:
+                        os.chown(name, uid, gid, dir_fd=dir_fd, follow_symlinks=False)
+
+
 def read_file(path: str, max_bytes: int, trust: Trust = Trust()) -> FileState:
     """Read PATH under the rules above, without taking a lock."""
     with open_parent(path, trust, lock=False) as parent:

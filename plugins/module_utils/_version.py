@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
+
 _LEADING_NUMBERS = re.compile(r"^v?(\d+(?:\.\d+)*)")
 
 
-class UnparsableVersion(ValueError):
+class UnparsableVersion(BuildhostError):
     pass
 
 

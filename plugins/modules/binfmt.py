@@ -18,6 +18,11 @@ description:
     distribution's C(/usr/lib/binfmt.d/qemu-<arch>.conf), which usually lacks C(F).
   - The host's native architectures are never registered; they are reported in RV(native_platforms).
   - Mounts binfmt_misc when it is not mounted.
+  - A C(/etc/binfmt.d/qemu-<arch>.conf) masked the systemd way (a link to C(/dev/null)) is respected: the handler is
+    registered, the mask is kept, and a warning says the handler will not survive a reboot.
+  - In check mode on a host where QEMU is not installed yet, registration is predicted with a warning instead of failing,
+    so a dry run of the whole play gets past the package install it only predicted.
+  - Conflicting handlers left alone because O(replace=false) are reported as warnings.
 author: Multiarch Buildhost Team (@multiarch-buildhost)
 extends_documentation_fragment:
   - multiarch.buildhost.attributes
@@ -107,46 +112,14 @@ actions:
   returned: always
   type: list
   elements: str
-warnings:
-  description: Conflicting handlers left alone because O(replace=false).
-  returned: when there are any
-  type: list
-  elements: str
 """
 
 import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.multiarch.buildhost.plugins.module_utils._binfmt import (
-    Handler,
-    UnknownPlatform,
-    default_flags,
-    escaped_to_hex,
-    platforms_of,
-    required_flags,
-)
-from ansible_collections.multiarch.buildhost.plugins.module_utils._binfmt_kernel import (
-    BinfmtError,
-    BinfmtMisc,
-    apply,
-    plan,
-    select_architectures,
-)
-
-
-def predicted(current, steps, flags):
-    """The handler table as it will be once STEPS are applied."""
-    after = {name: h for name, h in current.items() if name not in steps.unregister}
-    for arch, interpreter, _why in steps.register:
-        after[arch.handler] = Handler(arch.handler, True, interpreter, required_flags(flags),
-                                      escaped_to_hex(arch.magic), escaped_to_hex(arch.mask))
-    return after
-
-
-def describe(handlers):
-    return "".join(f"{name}: {h.interpreter} flags={h.flags} enabled={h.enabled}\n"
-                   for name, h in sorted(handlers.items()) if name.startswith("qemu-"))
+from ansible_collections.multiarch.buildhost.plugins.module_utils._binfmt_kernel import BinfmtRequest, checked_flags, reconcile
+from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
 
 
 def main() -> None:
@@ -162,40 +135,16 @@ def main() -> None:
         supports_check_mode=True,
     )
     p = module.params
-    flags = (p["flags"] or default_flags(os.uname().release)).upper()
-    if "F" not in flags or set(flags) - set("POCF"):
-        module.fail_json(msg=f"flags={p['flags']!r}: use letters from P, O, C, F, and keep F (fix binary), without which "
-                             "handlers do not work inside containers")
-    kernel = BinfmtMisc(module)
     try:
-        archs, native = select_architectures(p["platforms"], os.uname().machine, p["interpreter_path"])
-        if not kernel.mounted and not module.check_mode:
-            kernel.mount()
-        current = kernel.handlers()
-        steps = plan(archs, native, p["state"], flags, p["replace"], p["persist"], p["interpreter_path"], current)
-        if steps.changed and not module.check_mode:
-            apply(kernel, steps, flags)
-        after = predicted(current, steps, flags) if module.check_mode else kernel.handlers()
-    except (UnknownPlatform, BinfmtError) as exc:
-        module.fail_json(msg=str(exc))
-
-    actions = [f"unregister {name}" for name in steps.unregister]
-    actions += [f"register {arch.handler} ({why})" for arch, _i, why in steps.register]
-    actions += [f"write {path}" for path in steps.persist] + [f"remove {path}" for path in steps.unpersist]
-    result = dict(
-        changed=steps.changed,
-        handlers={name: h.as_result() for name, h in after.items() if name.startswith("qemu-")},
-        emulated_platforms=platforms_of(after),
-        requested_handlers=[arch.handler for arch in archs],
-        native_platforms=steps.native,
-        actions=actions,
-    )
-    if steps.kept_conflicts:
-        result["warnings"] = steps.kept_conflicts
-    if module._diff:
-        result["diff"] = {"before": describe(current), "after": describe(after),
-                          "before_header": "binfmt_misc", "after_header": "binfmt_misc"}
-    module.exit_json(**result)
+        request = BinfmtRequest(platforms=p["platforms"], state=p["state"], flags=checked_flags(p["flags"], os.uname().release),
+                                replace=p["replace"], persist=p["persist"], interpreter_dir=p["interpreter_path"])
+        result = reconcile(module, request, module.check_mode)
+    except BuildhostError as exc:
+        module.fail_json(msg=f"binfmt: {exc}")
+    for warning in result.pop("warnings"):
+        module.warn(warning)
+    diff = result.pop("diff")
+    module.exit_json(**(dict(result, diff=diff) if module._diff else result))
 
 
 if __name__ == "__main__":

@@ -17,17 +17,13 @@ author: Multiarch Buildhost Team (@multiarch-buildhost)
 extends_documentation_fragment:
   - multiarch.buildhost.attributes
   - multiarch.buildhost.attributes.INFO_MODULE
+  - multiarch.buildhost.owner.docker_host
 options:
   min_version:
     description:
       - The oldest acceptable engine version. Suffixes such as C(+dfsg1) or C(-ce) are ignored when comparing.
     type: str
     default: "19.03"
-  docker_host:
-    description:
-      - The daemon to ask, for example V(unix:///run/docker.sock) or V(tcp://dind:2376). Defaults to C(DOCKER_HOST),
-        then the local socket.
-    type: str
 requirements:
   - The docker CLI, or the Docker SDK for Python, on the managed host.
 """
@@ -99,27 +95,25 @@ error:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.multiarch.buildhost.plugins.module_utils._docker_cli import DockerCli
+from ansible_collections.multiarch.buildhost.plugins.module_utils._docker_cli import DockerCli, docker_host_argument_spec
 from ansible_collections.multiarch.buildhost.plugins.module_utils._engine_info import engine_info
-from ansible_collections.multiarch.buildhost.plugins.module_utils._version import UnparsableVersion, parse_version
+from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
+from ansible_collections.multiarch.buildhost.plugins.module_utils._version import parse_version
 
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec=dict(
-            min_version=dict(type="str", default="19.03"),
-            docker_host=dict(type="str", fallback=(env_fallback, ["DOCKER_HOST"])),
-        ),
+        argument_spec=dict(min_version=dict(type="str", default="19.03"), **docker_host_argument_spec()),
         supports_check_mode=True,
     )
     try:
         parse_version(module.params["min_version"])
-    except UnparsableVersion as exc:
-        module.fail_json(msg=f"min_version: {exc}")
-    cli = DockerCli(module, docker_host=module.params["docker_host"])
-    module.exit_json(changed=False, **engine_info(cli, module.params["min_version"]))
+        result = engine_info(DockerCli(module, docker_host=module.params["docker_host"]), module.params["min_version"])
+    except BuildhostError as exc:
+        module.fail_json(msg=f"docker_engine_info: {exc} (min_version={module.params['min_version']!r})")
+    module.exit_json(changed=False, **result)
 
 
 if __name__ == "__main__":

@@ -70,30 +70,23 @@ platforms:
   sample: [linux/amd64, linux/arm64]
 """
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.multiarch.buildhost.plugins.module_utils._docker_cli import DockerCli, DockerCliError
-from ansible_collections.multiarch.buildhost.plugins.module_utils._imagetools import ImageNotFound, inspect_image, missing_image
-from ansible_collections.multiarch.buildhost.plugins.module_utils._owner import UnknownOwner, resolve_owner
+from ansible_collections.multiarch.buildhost.plugins.module_utils._docker_cli import user_client_argument_spec, user_docker_cli
+from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
+from ansible_collections.multiarch.buildhost.plugins.module_utils._imagetools import read_image
 
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec=dict(
-            name=dict(type="str", required=True),
-            owner=dict(type="str"),
-            docker_host=dict(type="str", fallback=(env_fallback, ["DOCKER_HOST"])),
-        ),
+        argument_spec=dict(name=dict(type="str", required=True), **user_client_argument_spec()),
         supports_check_mode=True,
     )
     try:
-        owner = resolve_owner(module.params["owner"])
-        cli = DockerCli(module, docker_config=owner.docker_config_dir, owner_ids=(owner.uid, owner.gid), docker_host=module.params["docker_host"])
-        result = inspect_image(cli, module.params["name"])
-    except ImageNotFound:
-        result = missing_image()
-    except (UnknownOwner, DockerCliError, RuntimeError, ValueError) as exc:
-        module.fail_json(msg=f"{module.params['name']}: {exc}")
+        with user_docker_cli(module) as cli:
+            result = read_image(cli, module.params["name"])
+    except BuildhostError as exc:
+        module.fail_json(msg=f"imagetools_info: {module.params['name']}: {exc}")
     module.exit_json(changed=False, **result)
 
 

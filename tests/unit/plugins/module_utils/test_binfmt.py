@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import dataclasses
+import os
+
 import pytest
 
 from ansible_collections.multiarch.buildhost.plugins.module_utils._binfmt import (
@@ -12,7 +15,7 @@ from ansible_collections.multiarch.buildhost.plugins.module_utils._binfmt import
     required_flags,
     resolve_platform,
 )
-from ansible_collections.multiarch.buildhost.plugins.module_utils._binfmt_kernel import plan, select_architectures
+from ansible_collections.multiarch.buildhost.plugins.module_utils._binfmt_kernel import BinfmtRequest, plan, select_architectures
 
 # What the kernel printed for Debian's own handler (registered from /usr/lib/binfmt.d/qemu-aarch64.conf).
 DEBIAN_AARCH64_ENTRY = """enabled
@@ -95,18 +98,38 @@ def test_plan_replaces_a_conflicting_handler_only_when_asked(tmp_path):
     (tmp_path / "qemu-aarch64-static").write_text("")
     arch = resolve_platform("arm64")
     current = {"qemu-aarch64": parse_entry("qemu-aarch64", DEBIAN_AARCH64_ENTRY)}
-    replacing = plan([arch], [], "present", "CF", True, False, str(tmp_path), current, str(tmp_path / "binfmt.d"))
+    request = BinfmtRequest(platforms=["arm64"], flags="CF", persist=False, interpreter_dir=str(tmp_path),
+                            persist_dir=str(tmp_path / "binfmt.d"))
+    replacing = plan(request, [arch], [], current)
     assert replacing.unregister == ["qemu-aarch64"] and len(replacing.register) == 1
-    assert "flags FOP" in replacing.register[0][2]
-    keeping = plan([arch], [], "present", "CF", False, False, str(tmp_path), current, str(tmp_path / "binfmt.d"))
-    assert not keeping.changed and keeping.kept_conflicts
+    assert "flags FOP" in replacing.register[0].reason
+    keeping = plan(dataclasses.replace(request, replace=False), [arch], [], current)
+    assert not keeping.changed and "replace=false" in keeping.warnings[0]
+
+
+def test_a_handler_masked_the_systemd_way_is_registered_but_the_mask_is_kept(tmp_path):
+    (tmp_path / "qemu-aarch64-static").write_text("")
+    (tmp_path / "binfmt.d").mkdir()
+    (tmp_path / "binfmt.d" / "qemu-aarch64.conf").symlink_to("/dev/null")
+    request = BinfmtRequest(platforms=["arm64"], interpreter_dir=str(tmp_path), persist_dir=str(tmp_path / "binfmt.d"))
+    steps = plan(request, [resolve_platform("arm64")], [], {})
+    assert [r.arch.handler for r in steps.register] == ["qemu-aarch64"]
+    assert not steps.persist and "is masked" in steps.warnings[0]
+    assert os.readlink(tmp_path / "binfmt.d" / "qemu-aarch64.conf") == "/dev/null"
+
+
+def test_check_mode_predicts_a_registration_whose_interpreter_is_not_installed_yet(tmp_path):
+    request = BinfmtRequest(platforms=["s390x"], interpreter_dir=str(tmp_path), persist_dir=str(tmp_path))
+    steps = plan(request, [resolve_platform("s390x")], [], {}, check_mode=True)
+    assert [r.arch.handler for r in steps.register] == ["qemu-s390x"] and "does not exist yet" in steps.warnings[0]
 
 
 def test_plan_refuses_a_missing_interpreter_naming_path_and_package(tmp_path):
     from ansible_collections.multiarch.buildhost.plugins.module_utils._binfmt_kernel import BinfmtError
 
     with pytest.raises(BinfmtError) as caught:
-        plan([resolve_platform("s390x")], [], "present", "CF", True, True, str(tmp_path), {}, str(tmp_path))
+        plan(BinfmtRequest(platforms=["s390x"], flags="CF", interpreter_dir=str(tmp_path), persist_dir=str(tmp_path)),
+             [resolve_platform("s390x")], [], {})
     assert f"{tmp_path}/qemu-s390x-static does not exist" in str(caught.value)
     assert "qemu-user-static" in str(caught.value)
 
