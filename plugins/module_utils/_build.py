@@ -5,13 +5,16 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
+
 INLINE_CACHE_ARG = "BUILDKIT_INLINE_CACHE"
+DEFAULT_LOG_DIR = "/var/log/multiarch-buildhost"
 SECRET_ENV_PREFIX = "MBH_BUILD_SECRET_"
-REDACTED = "********"
 
 
 @dataclass
@@ -28,13 +31,27 @@ def secret_env_name(index: int) -> str:
     return f"{SECRET_ENV_PREFIX}{index}"
 
 
+def resolve_dockerfile(context: str, dockerfile: str) -> str:
+    """A relative Dockerfile is found in the build context, as docker_image_build does, not in the module's cwd."""
+    return dockerfile if os.path.isabs(dockerfile) else os.path.join(context, dockerfile)
+
+
+def default_log_file(params: dict) -> str:
+    """Where the log goes when O(log_file) is not given: known before the build starts, so ``tail -f`` can follow it.
+
+    Named after the first tag (or the context directory), so the same build always logs to the same file.
+    """
+    name = (params.get("tags") or [os.path.basename(os.path.normpath(params["path"])) or "build"])[0]
+    return os.path.join(DEFAULT_LOG_DIR, re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") + ".log")
+
+
 def build_command(params: dict, metadata_file: str) -> BuildCommand:
     argv = ["buildx", "build", "--progress", "plain", "--metadata-file", metadata_file]
     env = {}
     if params.get("builder"):
         argv += ["--builder", params["builder"]]
     if params.get("dockerfile"):
-        argv += ["--file", params["dockerfile"]]
+        argv += ["--file", resolve_dockerfile(params["path"], params["dockerfile"])]
     if params.get("platforms"):
         argv += ["--platform", ",".join(params["platforms"])]
     for tag in params.get("tags") or []:
@@ -78,7 +95,11 @@ def parse_metadata(text: str) -> dict:
     """The --metadata-file JSON: the pushed or loaded image's digest and the rest, as buildx wrote it."""
     if not text.strip():
         return {}
-    return json.loads(text)
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise BuildhostError(f"buildx wrote a metadata file that is not JSON: {text[:200]!r}") from exc
+    return document if isinstance(document, dict) else {}
 
 
 def digest_from(metadata: dict) -> str | None:
@@ -117,9 +138,6 @@ def cached_steps(log: str) -> int:
     return sum(1 for line in log.splitlines() if re.match(r"^#\d+ CACHED$", line.strip()))
 
 
-def redact_secrets(text: str, secrets: Any) -> str:
-    for secret in secrets or []:
-        value = secret.get("value")
-        if value:
-            text = text.replace(value, REDACTED)
-    return text
+def secret_values(secrets: Any) -> set[str]:
+    """The values of O(secrets), to be masked wherever build output is shown or logged."""
+    return {secret["value"] for secret in secrets or [] if secret.get("value")}

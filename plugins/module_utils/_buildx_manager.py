@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import NewDirectory, Trust, write_file
+from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import NewDirectory, Trust, read_file, write_file
 from ansible_collections.multiarch.buildhost.plugins.module_utils._buildx import (
     Builder,
     BuildxError,
@@ -24,6 +24,8 @@ from ansible_collections.multiarch.buildhost.plugins.module_utils._docker_cli im
 from ansible_collections.multiarch.buildhost.plugins.module_utils._owner import Owner
 
 TLS_ENVIRONMENT = ("DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")
+# buildx's stored builder definition is a few KiB even with a buildkitd config inside.
+MAX_INSTANCE_BYTES = 1024 * 1024
 
 
 @dataclass
@@ -46,10 +48,11 @@ class BuilderManager:
             reported = parse_inspect_text(out) if rc == 0 else None
         if reported is None:
             return None
-        stored = instance_path(self.docker_config, name)
-        if os.path.exists(stored):
-            with open(stored, encoding="utf-8") as handle:
-                defined = parse_instance_file(handle.read())
+        # The owner controls this file: it is read without following links they could have planted.
+        stored = read_file(instance_path(self.docker_config, name), MAX_INSTANCE_BYTES,
+                           Trust.root_and(self.owner.uid, self.owner.gid))
+        if stored.exists:
+            defined = parse_instance_file(stored.content.decode("utf-8", errors="replace"))
             # The stored definition is what it was created with; the report adds status and real platforms.
             for node in defined.nodes:
                 live = next((n for n in reported.nodes if n.name == node.name), None)
@@ -119,6 +122,17 @@ class BuilderManager:
                 self.cli.checked(["context", "use", name])
                 self.cli.checked(["buildx", "use", name])
         return bool(actions), actions
+
+    def converge(self, params: dict, check_mode: bool) -> tuple[bool, list]:
+        """Bring the builder PARAMS names to PARAMS' state; returns (changed, actions)."""
+        if params["state"] == "absent":
+            return self.ensure_absent(params["name"], params["driver"], check_mode)
+        if params["driver"] == "docker":
+            return self.ensure_context_builder(params, check_mode)
+        tls_context = self.context_for_tls_environment(params["name"], check_mode)
+        if tls_context and not params["endpoint"]:
+            params = dict(params, endpoint=tls_context)
+        return self.ensure_present(params, check_mode)
 
     def ensure_absent(self, name: str, driver: str, check_mode: bool) -> tuple[bool, list]:
         if driver == "docker":

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import subprocess
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from ansible.module_utils.basic import env_fallback
 
@@ -60,6 +62,27 @@ class DockerCli:
         environ = self.environment()
         environ.update(env or {})
         return self.module.run_command([binary] + args, data=data, environ_update=environ, cwd=cwd, expand_user_and_vars=False)
+
+    def stream(self, args: list[str], sink: Callable[[str], None], env: dict[str, str] | None = None,
+               cwd: str | None = None) -> int:
+        """Run docker ARGS, handing each line of its output (stdout and stderr merged) to SINK as it comes.
+
+        For long builds whose log must be followed while they run; run_command only returns at the end.
+        """
+        binary = self.binary
+        if binary is None:
+            raise DockerCliError("the docker CLI is not installed on this host")
+        environ = dict(os.environ, **self.environment(), **(env or {}))
+        try:
+            process = subprocess.Popen([binary] + args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                       env=environ, cwd=cwd, text=True, errors="replace", bufsize=1)
+        except OSError as exc:
+            raise DockerCliError(f"docker {' '.join(args[:2])} could not be started: {exc.strerror}") from exc
+        assert process.stdout is not None
+        with process.stdout:
+            for line in process.stdout:
+                sink(line)
+        return process.wait()
 
     def hand_back_to_owner(self) -> None:
         """docker ran as root with the owner's DOCKER_CONFIG: give what it wrote there (buildx state, contexts)

@@ -9,6 +9,15 @@ Anything else that escapes is a bug and deserves its traceback.
 """
 from __future__ import annotations
 
+from typing import Any
+
 
 class BuildhostError(Exception):
-    """A failure with a message fit for the user: it names the file or object and what was wrong."""
+    """A failure with a message fit for the user: it names the file or object and what was wrong.
+
+    DETAILS are returned beside the message (for example how many attempts a build made).
+    """
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.details = details

@@ -12,9 +12,11 @@ description:
   - Runs C(docker buildx build) for a list of platforms, pushing one manifest list or loading the result, with
     registry or inline build cache.
   - Secrets reach BuildKit through environment variables, never the command line; RV(command) never holds them.
-  - The full build log is written to RV(log_file). A failed build reports the failing step, BuildKit's error and the
-    last lines of output.
-  - When pushing, the task is changed exactly when the pushed digest differs from what the first tag pointed at before.
+  - The build log is streamed to O(log_file) while the build runs (C(tail -f) follows it), with secret values masked.
+    A failed build reports the failing step, BuildKit's error and the last lines of output.
+  - When pushing, the task is changed exactly when an image changed, that is when the per-platform image digests
+    of the first tag differ from before the build. Attestation manifests are left out, so an identical, fully cached
+    rebuild whose provenance attestation only got a new timestamp reports no change.
   - When a push fails because the registry answered with a server error (HTTP 5xx), the build is run again, up to
     three attempts in all, 5 and 10 seconds apart; the cache makes the repeat cheap. Any other failure is final.
     Without O(push), a build that ran counts as a change.
@@ -26,19 +28,21 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: partial
-    details: In check mode nothing is built; the build is reported as a change.
+    details: In check mode nothing is built and no file is written (not even the log); the build is reported as a change.
   diff_mode:
     support: none
   idempotent:
     support: partial
-    details: A reproducible build (fully cached, O(provenance=false) or a fixed C(SOURCE_DATE_EPOCH)) pushes the same digest and reports no change.
+    details: A fully cached rebuild pushes the same images and reports no change, whatever O(provenance) is.
 options:
   path:
     description: The build context directory.
     type: path
     required: true
   dockerfile:
-    description: The Dockerfile, if not C(Dockerfile) in O(path).
+    description:
+      - The Dockerfile, if not C(Dockerfile) in O(path).
+      - A relative path is resolved against the build context O(path), as C(community.docker.docker_image_build) does.
     type: path
   tags:
     description: Image references to tag (and push).
@@ -114,7 +118,10 @@ options:
     type: bool
     default: false
   log_file:
-    description: Where the full build log goes. Defaults to a new file under the system's temporary directory.
+    description:
+      - Where the build log goes, written as the build runs. It belongs to O(owner), mode C(0640).
+      - Defaults to C(/var/log/multiarch-buildhost/<first tag>.log) (or the context directory's name without tags),
+        a name known before the build starts.
     type: path
 requirements:
   - docker CLI with the buildx plugin.
@@ -143,7 +150,7 @@ digest:
   returned: success
   type: str
 previous_digest:
-  description: What the first tag pointed at before the build (when pushing).
+  description: The index digest the first tag pointed at before the build (when pushing).
   returned: success
   type: str
 metadata:
@@ -151,7 +158,7 @@ metadata:
   returned: success
   type: dict
 command:
-  description: The command that ran; secrets appear only as environment variable names.
+  description: The command that ran (in check mode, would run); secrets appear only as environment variable names.
   returned: always
   type: str
 log_file:
@@ -172,28 +179,12 @@ attempts:
   type: int
 """
 
-import os
-import tempfile
-import time
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback
-
-from ansible_collections.multiarch.buildhost.plugins.module_utils._build import (
-    build_command,
-    cached_steps,
-    digest_from,
-    failure_summary,
-    parse_metadata,
-    redact_secrets,
-    registry_server_error,
-)
-from ansible_collections.multiarch.buildhost.plugins.module_utils._docker_cli import DockerCli, DockerCliError
-from ansible_collections.multiarch.buildhost.plugins.module_utils._imagetools import ImageNotFound, inspect_image
-from ansible_collections.multiarch.buildhost.plugins.module_utils._owner import UnknownOwner, resolve_owner
-
-# Attempts when the registry answers a push with a server error, and the pause before the second (doubled after).
-REGISTRY_ATTEMPTS = 3
-RETRY_DELAY_SECONDS = 5
+from ansible_collections.multiarch.buildhost.plugins.module_utils._build_run import run_build
+from ansible_collections.multiarch.buildhost.plugins.module_utils._docker_cli import user_client_argument_spec, user_docker_cli
+from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
+from ansible_collections.multiarch.buildhost.plugins.module_utils._owner import resolve_owner
 
 
 def main() -> None:
@@ -221,63 +212,19 @@ def main() -> None:
             pull=dict(type="bool", default=False),
             no_cache=dict(type="bool", default=False),
             log_file=dict(type="path"),
-            owner=dict(type="str"),
-            docker_host=dict(type="str", fallback=(env_fallback, ["DOCKER_HOST"])),
+            **user_client_argument_spec(),
         ),
         mutually_exclusive=[("push", "load")],
         required_if=[("push", True, ["tags"])],
         supports_check_mode=True,
     )
-    p = module.params
-    if not os.path.isdir(p["path"]):
-        module.fail_json(msg=f"the build context {p['path']} is not a directory")
     try:
-        owner = resolve_owner(p["owner"])
-    except UnknownOwner as exc:
-        module.fail_json(msg=str(exc))
-    cli = DockerCli(module, docker_config=owner.docker_config_dir, owner_ids=(owner.uid, owner.gid), docker_host=p["docker_host"])
-    metadata_fd, metadata_file = tempfile.mkstemp(prefix="buildx-metadata.", suffix=".json")
-    os.close(metadata_fd)
-    command = build_command(p, metadata_file)
-    log_file = p["log_file"] or tempfile.mkstemp(prefix="buildx-build.", suffix=".log")[1]
-    result = dict(command="docker " + command.shown(), log_file=log_file)
-    if module.check_mode:
-        os.unlink(metadata_file)
-        module.exit_json(changed=True, msg="check mode: nothing was built", **result)
-
-    previous = None
-    if p["push"]:
-        try:
-            previous = inspect_image(cli, p["tags"][0])["digest"]
-        except ImageNotFound:
-            previous = None
-        except (RuntimeError, ValueError, DockerCliError):
-            previous = None  # an unreadable registry must not stop the build; it then reports a change
-    for attempt in range(1, REGISTRY_ATTEMPTS + 1):
-        started = time.monotonic()
-        try:
-            rc, out, err = cli.run(command.argv, env=command.env)
-        except DockerCliError as exc:
-            module.fail_json(msg=str(exc), **result)
-        duration = round(time.monotonic() - started, 2)
-        log = redact_secrets(out + err, p["secrets"])
-        result["attempts"] = attempt
-        if rc == 0 or not (p["push"] and registry_server_error(log)) or attempt == REGISTRY_ATTEMPTS:
-            break
-        time.sleep(RETRY_DELAY_SECONDS * attempt)
-    with open(log_file, "w", encoding="utf-8") as handle:
-        handle.write(log)
-    try:
-        with open(metadata_file, encoding="utf-8") as handle:
-            metadata = parse_metadata(handle.read())
-    finally:
-        os.unlink(metadata_file)
-    if rc != 0:
-        module.fail_json(msg=f"the build failed (rc={rc}); full log in {log_file}\n{failure_summary(log)}", **result)
-    digest = digest_from(metadata)
-    changed = True if not p["push"] else digest != previous
-    module.exit_json(changed=changed, digest=digest, previous_digest=previous, metadata=metadata,
-                     cached_steps=cached_steps(log), duration=duration, **result)
+        owner = resolve_owner(module.params["owner"])
+        with user_docker_cli(module, owner) as cli:
+            result = run_build(cli, owner, module.params, module.check_mode)
+    except BuildhostError as exc:
+        module.fail_json(msg=f"buildx_build: {exc}", **exc.details)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

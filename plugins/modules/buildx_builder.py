@@ -21,6 +21,8 @@ author: Multiarch Buildhost Team (@multiarch-buildhost)
 extends_documentation_fragment:
   - multiarch.buildhost.attributes
   - multiarch.buildhost.attributes.FULL_SUPPORT
+  - multiarch.buildhost.owner
+  - multiarch.buildhost.owner.docker_host
 options:
   name:
     description: The builder's name. For the V(docker) driver, a docker context name.
@@ -93,12 +95,6 @@ options:
     description: Keep the BuildKit state (cache) when a V(docker-container) builder is re-created.
     type: bool
     default: true
-  owner:
-    description: The user whose builder it is. Defaults to the user the module runs as.
-    type: str
-  docker_host:
-    description: The daemon to use. Defaults to C(DOCKER_HOST), then the local socket.
-    type: str
 notes:
   - The buildkitd config is compared with the content buildx stored when it created the builder
     (C($DOCKER_CONFIG/buildx/instances/NAME)).
@@ -143,12 +139,13 @@ actions:
 
 import json
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.multiarch.buildhost.plugins.module_utils._buildx import BuildxError, validate_name
+from ansible_collections.multiarch.buildhost.plugins.module_utils._buildx import validate_name
 from ansible_collections.multiarch.buildhost.plugins.module_utils._buildx_manager import BuilderManager
-from ansible_collections.multiarch.buildhost.plugins.module_utils._docker_cli import DockerCli, DockerCliError
-from ansible_collections.multiarch.buildhost.plugins.module_utils._owner import UnknownOwner, resolve_owner
+from ansible_collections.multiarch.buildhost.plugins.module_utils._docker_cli import user_client_argument_spec, user_docker_cli
+from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
+from ansible_collections.multiarch.buildhost.plugins.module_utils._owner import resolve_owner
 
 
 def main() -> None:
@@ -171,8 +168,7 @@ def main() -> None:
             use=dict(type="bool", default=True),
             bootstrap=dict(type="bool", default=False),
             keep_state=dict(type="bool", default=True),
-            owner=dict(type="str"),
-            docker_host=dict(type="str", fallback=(env_fallback, ["DOCKER_HOST"])),
+            **user_client_argument_spec(),
         ),
         required_if=[("driver", "remote", ["endpoint"])],
         supports_check_mode=True,
@@ -184,21 +180,13 @@ def main() -> None:
     try:
         validate_name(p["name"])
         owner = resolve_owner(p["owner"])
-        cli = DockerCli(module, docker_config=owner.docker_config_dir, docker_host=p["docker_host"], owner_ids=(owner.uid, owner.gid))
-        manager = BuilderManager(module, cli, owner)
-        before = manager.read(p["name"])
-        if p["state"] == "absent":
-            changed, actions = manager.ensure_absent(p["name"], p["driver"], module.check_mode)
-        elif p["driver"] == "docker":
-            changed, actions = manager.ensure_context_builder(p, module.check_mode)
-        else:
-            tls_context = manager.context_for_tls_environment(p["name"], module.check_mode)
-            if tls_context and not p["endpoint"]:
-                p["endpoint"] = tls_context
-            changed, actions = manager.ensure_present(p, module.check_mode)
-        after = manager.read(p["name"]) if not module.check_mode else before
-    except (UnknownOwner, BuildxError, DockerCliError) as exc:
-        module.fail_json(msg=str(exc))
+        with user_docker_cli(module, owner) as cli:
+            manager = BuilderManager(module, cli, owner)
+            before = manager.read(p["name"])
+            changed, actions = manager.converge(p, module.check_mode)
+            after = manager.read(p["name"]) if not module.check_mode else before
+    except BuildhostError as exc:
+        module.fail_json(msg=f"buildx_builder: {exc}")
     result = dict(changed=changed, actions=actions, builder=after.as_result() if after else None)
     if module._diff:
         result["diff"] = {"before": json.dumps(before.as_result() if before else None, indent=2) + "\n",

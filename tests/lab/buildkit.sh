@@ -62,7 +62,7 @@ ensure_chroot() {
   # downloads land in root-owned directories: let apt fetch as root instead of warning about _apt.
   echo 'APT::Sandbox::User "root";' > "$tmp/etc/apt/apt.conf.d/99lab-sandbox"
   touch "$tmp/.lab-ready"
-  rm -rf --one-file-system "$CHROOT"; mv "$tmp" "$CHROOT"
+  unmount_under "$CHROOT"; rm -rf --one-file-system "$CHROOT"; mv "$tmp" "$CHROOT"
   prepare_chroot
   in_chroot apt-get update -q >/dev/null
 }
@@ -207,6 +207,13 @@ build_image() {
 }
 
 # --- main ----------------------------------------------------------------------------------------------
+missing=()
+for p in debootstrap curl jq patch xz-utils; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]}"
+  apt-get update -q >/dev/null
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
 curl -fsS "http://$REGISTRY/v2/" >/dev/null 2>&1 || die "no registry on $REGISTRY: run tests/lab/registry.sh up first"
 docker info >/dev/null 2>&1 || die "no Docker engine: run tests/lab/engine.sh up first"
 
@@ -256,6 +263,7 @@ if [ ! -f "$KEYDIR/complete" ]; then
   if [ -f "$CHROOT/.lab-builddep-$SRC_VERSION" ]; then
     done_stage "reused (build-dep docker.io=$SRC_VERSION installed)"
   else
+    in_chroot dpkg --configure -a   # finishes an install that an interruption cut short
     in_chroot apt-get update -q >/dev/null
     in_chroot apt-get build-dep -y -q --no-install-recommends "docker.io=$SRC_VERSION" >"$CACHE/buildkit-build-dep.log" 2>&1 \
       || { tail -20 "$CACHE/buildkit-build-dep.log" >&2; die "apt-get build-dep failed"; }
@@ -283,6 +291,9 @@ if [ ! -f "$KEYDIR/complete" ]; then
   echo "$SRC_VERSION" > "$tmp/source-version"
   touch "$tmp/complete"
   rm -rf "$KEYDIR"; mkdir -p "$CACHE/buildkit"; mv "$tmp" "$KEYDIR"
+  # older keys and source versions are dead weight (75 MB and ~200 MB each)
+  find "$CACHE/buildkit" "$CHROOT/build/src" "$CHROOT/build/dl" -mindepth 1 -maxdepth 1 \
+    ! -name "$KEY" ! -name "$SRC_VERSION" ! -name "$SRC_VERSION.log" ! -name .source-version -exec rm -rf {} +
   done_stage "$KEYDIR ($(du -sm "$KEYDIR" | cut -f1) MB)"
   FROM_CACHE=no
 else

@@ -2,13 +2,15 @@ from __future__ import annotations
 
 import json
 
+from ansible_collections.multiarch.buildhost.plugins.module_utils._redact import mask
 from ansible_collections.multiarch.buildhost.plugins.module_utils._build import (
     build_command,
+    default_log_file,
     cached_steps,
     digest_from,
     failure_summary,
     parse_metadata,
-    redact_secrets,
+    secret_values,
     registry_server_error,
 )
 from ansible_collections.multiarch.buildhost.plugins.module_utils._imagetools import describe_index
@@ -60,7 +62,18 @@ def test_secret_values_travel_in_the_environment_only():
 
 
 def test_secret_values_are_redacted_from_logs():
-    assert redact_secrets("echo tok-123 > x", [{"id": "a", "value": "tok-123"}]) == "echo ******** > x"
+    assert mask("echo tok-123 > x", secret_values([{"id": "a", "value": "tok-123"}, {"id": "b", "src": "/k"}])) == "echo ******** > x"
+
+
+def test_a_relative_dockerfile_is_found_in_the_build_context():
+    assert "/srv/app/Dockerfile.cross" in build_command(params(path="/srv/app", dockerfile="Dockerfile.cross"), "/m").argv
+    assert "/etc/Dockerfile" in build_command(params(path="/srv/app", dockerfile="/etc/Dockerfile"), "/m").argv
+
+
+def test_the_default_log_file_is_known_before_the_build_and_named_after_the_tag():
+    assert default_log_file(params(path="/srv/app", tags=["localhost:5000/team/app:1.2"])) == \
+        "/var/log/multiarch-buildhost/localhost_5000_team_app_1.2.log"
+    assert default_log_file(params(path="/srv/app/", tags=[])) == "/var/log/multiarch-buildhost/app.log"
 
 
 def test_metadata_gives_the_digest():
