@@ -101,3 +101,24 @@ def test_an_unknown_runner_name_is_refused(run_module, config):
     result = run_module("gitlab_runner_config", dict(DIND, path=str(config), runners=["nope"]))
     assert result.failed and "no runner named nope" in result["msg"] and "multiarch-docker" in result["msg"]
     assert config.read_bytes() == before
+
+
+def test_the_reader_lists_runners_without_their_secrets(run_module, tmp_path):
+    path = tmp_path / "config.toml"
+    shutil.copy(os.path.join(FIXTURES, "several-runners.toml"), path)
+    before = path.read_bytes()
+    result = run_module("gitlab_runner_config_info", {"path": str(path)})
+    assert result["exists"] is True and result["changed"] is False
+    assert result["runner_names"] == ["multiarch-docker", "shell-runner", "docker-without-table"]
+    assert [r["executor"] for r in result["runners"]] == ["docker", "shell", "docker"]
+    assert "token" not in json.dumps(result["runners"]).lower()
+    assert path.read_bytes() == before
+
+
+def test_the_reader_reports_a_missing_file_and_fails_on_a_broken_one(run_module, tmp_path):
+    missing = run_module("gitlab_runner_config_info", {"path": str(tmp_path / "absent.toml")})
+    assert missing["exists"] is False and missing["runner_names"] == [] and not missing.failed
+    broken = tmp_path / "config.toml"
+    broken.write_text("[[runners]\nname = 'x'\n")
+    result = run_module("gitlab_runner_config_info", {"path": str(broken)})
+    assert result.failed and str(broken) in result["msg"] and "not valid TOML" in result["msg"]
