@@ -4,13 +4,12 @@
 """One buildx build: the command line, secrets kept off it, the metadata file, and a readable failure."""
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
+from ansible_collections.multiarch.buildhost.plugins.module_utils._json_file import load_json_object
 
 INLINE_CACHE_ARG = "BUILDKIT_INLINE_CACHE"
 DEFAULT_LOG_DIR = "/var/log/multiarch-buildhost"
@@ -95,11 +94,7 @@ def parse_metadata(text: str) -> dict:
     """The --metadata-file JSON: the pushed or loaded image's digest and the rest, as buildx wrote it."""
     if not text.strip():
         return {}
-    try:
-        document = json.loads(text)
-    except ValueError as exc:
-        raise BuildhostError(f"buildx wrote a metadata file that is not JSON: {text[:200]!r}") from exc
-    return document if isinstance(document, dict) else {}
+    return load_json_object(text, "buildx's metadata file")
 
 
 def digest_from(metadata: dict) -> str | None:

@@ -5,16 +5,15 @@
 from __future__ import annotations
 
 import base64
-import json
 import os
 import re
 import shlex
 from dataclasses import dataclass, field
-from typing import Any
 
 from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
+from ansible_collections.multiarch.buildhost.plugins.module_utils._json_file import load_json_object
 from ansible_collections.multiarch.buildhost.plugins.module_utils._platform import format_platform
 
 # buildx's own rule for instance names.
@@ -70,16 +69,6 @@ def validate_name(name: str) -> None:
 
 # ---- what buildx reports -------------------------------------------------------------------------------------
 
-def _json(text: str, what: str) -> dict:
-    try:
-        document = json.loads(text)
-    except ValueError as exc:
-        raise BuildxError(f"{what} is not JSON ({exc}): {text[:200]!r}") from exc
-    if not isinstance(document, dict):
-        raise BuildxError(f"{what} is not a JSON object: {text[:200]!r}")
-    return document
-
-
 def parse_ls_json(text: str) -> dict:
     """``buildx ls --format json`` (buildx 0.13+): one JSON object per builder and line."""
     builders = {}
@@ -87,7 +76,7 @@ def parse_ls_json(text: str) -> dict:
         line = line.strip()
         if not line:
             continue
-        raw = _json(line, "docker buildx ls --format json")
+        raw = load_json_object(line, "docker buildx ls --format json")
         nodes = [Node(name=n.get("Name", ""), endpoint=n.get("Endpoint", ""), driver_opts=n.get("DriverOpts") or {},
                       flags=n.get("Flags") or [], status=n.get("Status"),
                       reported_platforms=[format_platform(p) for p in n.get("Platforms") or []])
@@ -132,7 +121,7 @@ def parse_inspect_text(text: str) -> Builder:
 
 def parse_instance_file(text: str) -> Builder:
     """buildx's stored definition ($DOCKER_CONFIG/buildx/instances/NAME): what the builder was created with."""
-    raw = _json(text, "buildx's instance file")
+    raw = load_json_object(text, "buildx's instance file")
     nodes = []
     for n in raw.get("Nodes") or []:
         files = n.get("Files") or {}

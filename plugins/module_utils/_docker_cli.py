@@ -100,7 +100,7 @@ class DockerCli:
         out = self.checked(args)
         try:
             return json.loads(out)
-        except ValueError as exc:
+        except ValueError as exc:  # a list or an object, whatever the command prints
             raise DockerCliError(f"docker {' '.join(args)} did not print JSON: {out[:200]!r}") from exc
 
 

@@ -5,11 +5,11 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 from ansible_collections.multiarch.buildhost.plugins.module_utils._docker_cli import DockerCli, DockerCliError
 from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
+from ansible_collections.multiarch.buildhost.plugins.module_utils._json_file import load_json_object
 from ansible_collections.multiarch.buildhost.plugins.module_utils._platform import ATTESTATION_PLATFORM, format_platform
 
 _NOT_FOUND_MARKERS = ("not found", "manifest unknown", "name unknown", "no such manifest")
@@ -21,12 +21,7 @@ class ImageNotFound(BuildhostError):
 
 def describe_index(raw: str) -> dict:
     """Digest, media type, manifests and platforms of the raw manifest (an index or a single image)."""
-    try:
-        document = json.loads(raw)
-    except ValueError as exc:
-        raise DockerCliError(f"the registry's manifest is not JSON: {raw[:200]!r}") from exc
-    if not isinstance(document, dict):
-        raise DockerCliError(f"the registry's manifest is not a JSON object: {raw[:200]!r}")
+    document = load_json_object(raw, "the registry's manifest")
     digest = "sha256:" + hashlib.sha256(raw.encode("utf-8")).hexdigest()
     manifests = []
     for entry in document.get("manifests") or []:

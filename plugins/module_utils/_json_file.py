@@ -113,6 +113,17 @@ def parse_json_object(path: str, content: bytes) -> dict[str, Any]:
     return document
 
 
+def load_json_object(text: str, what: str) -> dict[str, Any]:
+    """TEXT, which a tool printed, as a JSON object; WHAT names the tool's output in the error."""
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise JsonFileError(f"{what} is not JSON ({exc}): {text[:200]!r}") from exc
+    if not isinstance(document, dict):
+        raise JsonFileError(f"{what} is not a JSON object: {text[:200]!r}")
+    return document
+
+
 def same_json(a: Any, b: Any) -> bool:
     """Equality as JSON readers see it: True is not 1 and 1 is not 1.0, at any depth; object key order is ignored."""
     if type(a) is not type(b):

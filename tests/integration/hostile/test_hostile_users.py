@@ -6,7 +6,6 @@ with become runs it. What must hold: the decoy is never read into a result, neve
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import pwd
 import shutil
