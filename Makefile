@@ -35,6 +35,7 @@ lab: venv  ## Docker engine, test-host images, local registry, ansible-test offl
 	tests/lab/images.sh 12 13
 	tests/lab/rootfs.sh
 	tests/lab/registry.sh up
+	tests/lab/buildkit.sh
 	tests/lab/ansible-test-offline.sh $(PY)
 
 lab-down:
@@ -49,7 +50,8 @@ integration: venv  ## modules as root against the lab's engine, binfmt_misc, rea
 
 sanity: venv  ## ansible-test needs the collection under ansible_collections/<ns>/<name>, as a git tree
 	rm -rf build/ansible_collections && mkdir -p $(SANITY_TREE)
-	git ls-files -co --exclude-standard -z | grep -zvE '^(tests/lab|bench)/' | xargs -0 cp --parents -t $(SANITY_TREE)
+	git ls-files -co --exclude-standard -z | grep -zvE '^(tests/lab|bench)/' \
+	  | while IFS= read -r -d '' f; do [ -e "$$f" ] && printf '%s\0' "$$f"; done | xargs -0 cp --parents -t $(SANITY_TREE)
 	cd $(SANITY_TREE) && git init -q && git add -A && \
 	  $(BIN)/ansible-test sanity --local --python 3.11 --color no
 

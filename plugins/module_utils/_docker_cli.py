@@ -78,9 +78,9 @@ class DockerCli:
                                        env=environ, cwd=cwd, text=True, errors="replace", bufsize=1)
         except OSError as exc:
             raise DockerCliError(f"docker {' '.join(args[:2])} could not be started: {exc.strerror}") from exc
-        assert process.stdout is not None
-        with process.stdout:
-            for line in process.stdout:
+        output = process.stdout  # always set: stdout=PIPE
+        with output:
+            for line in output:
                 sink(line)
         return process.wait()
 

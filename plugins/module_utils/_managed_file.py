@@ -52,9 +52,8 @@ class FilePolicy:
     def attributes(self, before: FileState) -> Attributes:
         if not before.exists:
             return self.new_file
-        assert before.mode is not None and before.uid is not None and before.gid is not None
-        uid = before.uid if self.uid is None else self.uid
-        return Attributes(before.mode & self.mode_mask, uid, before.gid)
+        mode, owner, group = int(before.mode or 0), int(before.uid or 0), int(before.gid or 0)  # set for any file that exists
+        return Attributes(mode & self.mode_mask, owner if self.uid is None else self.uid, group)
 
 
 @dataclass(frozen=True)

@@ -144,7 +144,7 @@ class _Walk:
                     return None
                 if isinstance(child, list):  # a trusted symbolic link: continue along its target
                     if child and child[0] == "/":
-                        for held, _, _ in stack:
+                        for held, _shown, _st in stack:
                             os.close(held)
                         stack.clear()
                         os.close(fd)
@@ -161,12 +161,12 @@ class _Walk:
                     raise
                 stack.append((fd, shown, st))
                 fd, shown, st = child, child_shown, child_st
-            for held, _, _ in stack:
+            for held, _shown, _st in stack:
                 os.close(held)
             stack.clear()
             return fd, shown, _root_only(st)
         except BaseException:
-            for held, _, _ in stack:
+            for held, _shown, _st in stack:
                 os.close(held)
             os.close(fd)
             raise
@@ -196,17 +196,17 @@ class _Walk:
         return (["/"] + parts) if target.startswith("/") else parts
 
     def _mkdir(self, fd: int, name: str, shown: str) -> None:
-        assert self.create is not None
+        spec = self.create or ROOT_DIRECTORY  # only called with create set
         try:
-            os.mkdir(name, self.create.mode, dir_fd=fd)
+            os.mkdir(name, spec.mode, dir_fd=fd)
         except FileExistsError:
             return  # another run made it first; it is checked like any other directory
         except OSError as exc:
             raise FileRefused(f"{self.path}: the directory {shown} cannot be created: {exc.strerror}") from exc
         made = os.open(name, _DIR_FLAGS, dir_fd=fd)
         try:
-            os.fchown(made, self.create.uid, self.create.gid)
-            os.fchmod(made, self.create.mode)  # mkdir's mode went through the umask
+            os.fchown(made, spec.uid, spec.gid)
+            os.fchmod(made, spec.mode)  # mkdir's mode went through the umask
         finally:
             os.close(made)
 
@@ -343,7 +343,7 @@ def open_parent(path: str, trust: Trust = Trust(), create: NewDirectory | None =
     if found is None:
         yield OpenedParent(path, name, None, trust)
         return
-    fd, _, root_only = found
+    fd, _shown, root_only = found
     try:
         if lock:
             fcntl.flock(fd, fcntl.LOCK_EX)

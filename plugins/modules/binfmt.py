@@ -18,7 +18,7 @@ description:
     distribution's C(/usr/lib/binfmt.d/qemu-<arch>.conf), which usually lacks C(F).
   - The host's native architectures are never registered; they are reported in RV(native_platforms).
   - Mounts binfmt_misc when it is not mounted.
-  - A C(/etc/binfmt.d/qemu-<arch>.conf) masked the systemd way (a link to C(/dev/null)) is respected: the handler is
+  - A C(/etc/binfmt.d/qemu-<arch>.conf) masked the systemd way (a link to C(/dev/null)) is respected. The handler is
     registered, the mask is kept, and a warning says the handler will not survive a reboot.
   - In check mode on a host where QEMU is not installed yet, registration is predicted with a warning instead of failing,
     so a dry run of the whole play gets past the package install it only predicted.

@@ -108,7 +108,7 @@ def main() -> None:
             mode_mask=0o600,
             uid=owner.uid,
         )
-        result, _ = update_json_file(module, p["path"] or owner.docker_config_path, policy, overlay)
+        result, _document_changed = update_json_file(module, p["path"] or owner.docker_config_path, policy, overlay)
     except BuildhostError as exc:
         module.fail_json(msg=f"docker_cli_config: {exc}")
     module.exit_json(**result)

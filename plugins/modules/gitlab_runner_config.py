@@ -15,7 +15,7 @@ description:
     C(services_privileged), C(allowed_privileged_images), C(allowed_privileged_services), any other docker keys, and
     makes C(volumes) contain what is asked (V(/certs/client) for Docker-in-Docker with TLS), keeping its entries.
   - Runner tokens and cache credentials (S3, GCS, Azure keys and any key named like a token, secret, password or
-    private key) never appear in the result or the diff, whatever TOML form they are written in: the diff is rendered
+    private key) never appear in the result or the diff, whatever TOML form they are written in. The diff is rendered
     from the parsed document with those values masked.
   - The file keeps its owner and is narrowed to mode C(0600) at most. A file larger than 256 KiB, a byte-order mark,
     duplicate keys or tables, and C([[runners]]) or C([runners.docker]) of the wrong type fail the task and leave the

@@ -70,8 +70,8 @@ def refused_intact(result, path, before_sha) -> bool:
     (b'{"experimental": true, "features": {"containerd-snapshotter": 1}}', {"features": {"containerd-snapshotter": True}}),
     (b'{"experimental": true, "max-concurrent-downloads": 3.0}', {"max-concurrent-downloads": 3}),
 ])
-def test_a_value_python_thinks_equal_but_docker_reads_differently_is_rewritten(run_module, tmp_path, content, settings,
-                                                                                 reliability):
+def test_a_value_python_thinks_equal_but_docker_reads_differently_is_rewritten(
+        run_module, tmp_path, content, settings, reliability):
     path = tmp_path / "daemon.json"
     path.write_bytes(content)
     result = run_module("docker_daemon_config", {"path": str(path), "validate": False, "settings": settings})

@@ -142,6 +142,6 @@ def test_the_log_is_written_while_the_build_runs(tmp_path):
             break
         time.sleep(0.2)
     still_running = build.poll() is None
-    out, _ = build.communicate(timeout=120)
+    out = build.communicate(timeout=120)[0]
     assert not json.loads(out).get("failed"), out
     assert still_running and "sleep" in seen_while_running, "the log must show the build's steps before it ends"
