@@ -4,6 +4,7 @@
 """Read what a host's Docker Engine is: versions, experimental flag, buildx, image store."""
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from ansible_collections.multiarch.buildhost.plugins.module_utils._docker_cli import DockerCli, DockerCliError
@@ -17,6 +18,17 @@ SNAPSHOTTER_SINCE = "24.0"
 def uses_containerd_image_store(info: dict[str, Any]) -> bool:
     """dockerd reports the containerd store as a driver-type entry in DriverStatus."""
     return any(pair[:2] == ["driver-type", CONTAINERD_SNAPSHOTTER] for pair in info.get("DriverStatus") or [])
+
+
+def data_root_size(data_root: str | None) -> int | None:
+    """The size in bytes of the filesystem that holds Docker's data (and so BuildKit's cache), when it is local."""
+    if not data_root:
+        return None
+    try:
+        fs = os.statvfs(data_root)
+    except OSError:
+        return None  # a remote daemon (DOCKER_HOST=tcp://...) keeps its data elsewhere
+    return fs.f_blocks * fs.f_frsize
 
 
 def buildx_version_from(output: str) -> str | None:
@@ -56,6 +68,7 @@ def engine_info(cli: DockerCli, min_version: str) -> dict[str, Any]:
     result: dict[str, Any] = {
         "installed": False, "running": False, "client_version": None, "server_version": None, "api_version": None,
         "experimental": None, "buildx_version": None, "containerd_snapshotter": None, "meets_min_version": False, "supports_containerd_snapshotter": False,
+        "data_root": None, "data_root_size_bytes": None,
         "min_version": min_version, "source": None, "error": None,
     }
     if cli.binary is None and cli.module.get_bin_path("dockerd") is None:
@@ -87,6 +100,8 @@ def engine_info(cli: DockerCli, min_version: str) -> dict[str, Any]:
             api_version=version.get("ApiVersion"),
             experimental=bool(version.get("Experimental")),
             containerd_snapshotter=uses_containerd_image_store(info),
+            data_root=info.get("DockerRootDir"),
+            data_root_size_bytes=data_root_size(info.get("DockerRootDir")),
         )
     else:
         # A stopped daemon still has a version: the installed dockerd's, which decides whether to upgrade.

@@ -85,6 +85,17 @@ meets_min_version:
   description: Whether RV(server_version) is at least O(min_version).
   returned: always
   type: bool
+data_root:
+  description: The daemon's data directory (C(DockerRootDir)); V(null) when it is not running.
+  returned: always
+  type: str
+  sample: /var/lib/docker
+data_root_size_bytes:
+  description:
+    - The size of the filesystem that holds RV(data_root), for sizing BuildKit's garbage collection.
+    - V(null) when the daemon is not running or its data directory is not on this host.
+  returned: always
+  type: int
 source:
   description: Where the server facts came from (V(api), V(cli) or V(dockerd --version)).
   returned: always

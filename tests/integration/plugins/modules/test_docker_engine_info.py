@@ -11,6 +11,7 @@ def test_reads_the_running_lab_engine(run_module):
     assert result["containerd_snapshotter"] is True
     assert result["buildx_version"] is not None
     assert result["source"] == "api"
+    assert result["data_root"] == "/var/lib/docker" and result["data_root_size_bytes"] > 10 * 1024 ** 3
 
 
 def test_a_daemon_that_does_not_answer_is_reported_not_failed(run_module, tmp_path):
