@@ -145,3 +145,16 @@ def test_the_log_is_written_while_the_build_runs(tmp_path):
     out = build.communicate(timeout=120)[0]
     assert not json.loads(out).get("failed"), out
     assert still_running and "sleep" in seen_while_running, "the log must show the build's steps before it ends"
+
+
+def test_imagetools_info_reads_the_pushed_index_and_a_missing_tag(run_module, tmp_path):
+    tag = f"{LAB_REGISTRY}/mbh-test/index:{uuid.uuid4().hex[:8]}"
+    pushed = run_module("buildx_build", {"path": busybox_context(tmp_path, "FROM scratch\nCOPY rootfs/amd64/ /\n"), "tags": [tag],
+                                         "platforms": ["linux/amd64"], "push": True, "builder": "default",
+                                         "log_file": str(tmp_path / "build.log")})
+    assert not pushed.failed, pushed.get("msg")
+    index = run_module("imagetools_info", {"name": tag})
+    assert index["exists"] is True and index["changed"] is False
+    assert index["platforms"] == ["linux/amd64"] and index["digest"] == pushed["digest"]
+    missing = run_module("imagetools_info", {"name": f"{LAB_REGISTRY}/mbh-test/index:absent"})
+    assert missing["exists"] is False and not missing.failed
