@@ -21,9 +21,9 @@ test: venv  ## everything CI runs, one part after another, with the wall time of
 
 venv: $(VENV)/.installed collection-link
 	@mkdir -p build
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt requirements-test.txt
 	python3 -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-test.txt
 	touch $@
 
 collection-link:  ## expose the checkout as ansible_collections/multiarch/buildhost

@@ -1,6 +1,7 @@
 """The collection as users install it: built, installed, and its playbooks found by their FQCN."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -13,7 +14,7 @@ BIN = os.path.dirname(sys.executable)
 def test_built_collection_installs_and_runs_its_playbooks_by_name(tmp_path):
     subprocess.run([os.path.join(BIN, "ansible-galaxy"), "collection", "build", "--output-path", str(tmp_path), REPO],
                    check=True, capture_output=True, cwd=REPO)
-    tarball = tmp_path / "multiarch-buildhost-0.1.0.tar.gz"
+    tarball = tmp_path / "multiarch-buildhost-0.2.0.tar.gz"
     with tarfile.open(tarball) as archive:
         names = archive.getnames()
     assert "plugins/modules/binfmt.py" in names and "roles/docker/tasks/main.yml" in names
@@ -31,3 +32,21 @@ def test_built_collection_installs_and_runs_its_playbooks_by_name(tmp_path):
                                  capture_output=True, text=True, cwd=tmp_path, env=env, check=False)
         assert checked.returncode == 0, checked.stderr
         assert "ansible_collections/multiarch/buildhost/playbooks/" in checked.stdout
+
+
+def test_module_defaults_set_owner_and_docker_host_once_for_the_docker_client_group(tmp_path):
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(
+        "- hosts: localhost\n  gather_facts: false\n"
+        "  module_defaults:\n    group/multiarch.buildhost.docker_client:\n      owner: nobody\n"
+        "      docker_host: unix:///nonexistent.sock\n"
+        "  tasks:\n    - multiarch.buildhost.imagetools_info:\n        name: 127.0.0.1:5000/mbh-test/absent:1\n")
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+               ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".collection"))
+    ran = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-c", "local", "-i", "localhost,", str(playbook)],
+                         capture_output=True, text=True, env=env, cwd=tmp_path, check=False)
+    assert ran.returncode == 0, ran.stdout[-2000:]
+    task = json.loads(ran.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    assert task["invocation"]["module_args"]["owner"] == "nobody"
+    assert task["invocation"]["module_args"]["docker_host"] == "unix:///nonexistent.sock"
+    assert task["exists"] is False
