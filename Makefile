@@ -51,7 +51,7 @@ integration: venv  ## modules as root against the lab's engine, binfmt_misc, rea
 sanity: venv  ## ansible-test needs the collection under ansible_collections/<ns>/<name>, as a git tree
 	rm -rf build/ansible_collections && mkdir -p $(SANITY_TREE)
 	git ls-files -co --exclude-standard -z | grep -zvE '^(tests/lab|bench)/' \
-	  | while IFS= read -r -d '' f; do [ -e "$$f" ] && printf '%s\0' "$$f"; done | xargs -0 cp --parents -t $(SANITY_TREE)
+	  | grep -zv '^.collection/' | while IFS= read -r -d '' f; do [ -e "$$f" ] && printf '%s\0' "$$f"; done | xargs -0 cp --parents -t $(SANITY_TREE)
 	cd $(SANITY_TREE) && git init -q && git add -A && \
 	  $(BIN)/ansible-test sanity --local --python 3.11 --color no
 
@@ -81,4 +81,4 @@ demo-clean:  ## remove what the demo created
 	docker volume rm mbh-demo-docker mbh-demo-containerd 2>/dev/null || true
 
 clean:
-	rm -rf build .collection
+	rm -rf build

@@ -50,3 +50,31 @@ def test_module_defaults_set_owner_and_docker_host_once_for_the_docker_client_gr
     assert task["invocation"]["module_args"]["owner"] == "nobody"
     assert task["invocation"]["module_args"]["docker_host"] == "unix:///nonexistent.sock"
     assert task["exists"] is False
+
+
+def test_a_plain_clone_runs_the_playbooks_with_no_setup_step(tmp_path):
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", REPO, str(clone)], check=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text("all:\n  children:\n    builders:\n      hosts:\n        build-01:\n")
+    checked = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", str(inventory), "playbooks/setup-builders.yml",
+                              "--syntax-check"], capture_output=True, text=True, cwd=clone, env=env, check=False)
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_tags_run_one_role(tmp_path):
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text("all:\n  children:\n    builders:\n      hosts:\n        build-01:\n    gitlab_runners:\n      hosts:\n"
+                         "        build-01:\n")
+    listed = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", str(inventory), "playbooks/setup-builders.yml",
+                             "--list-tasks", "--tags", "qemu"], capture_output=True, text=True, cwd=REPO, check=True).stdout
+    # Ansible runs each role's argument validation under the `always` tag: only the other tasks tell.
+    tasks = [line.strip() for line in listed.splitlines()
+             if "TAGS: [" in line and line.startswith("      ") and "Validating arguments" not in line]
+    assert tasks and all(task.startswith("multiarch.buildhost.qemu :") for task in tasks), listed
+    for role in ("docker", "buildx", "gitlab_runner"):
+        other = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", str(inventory), "playbooks/setup-builders.yml",
+                                "--list-tasks", "--tags", role], capture_output=True, text=True, cwd=REPO, check=True).stdout
+        assert f"multiarch.buildhost.{role} :" in other
+        assert not [line for line in other.splitlines() if "multiarch.buildhost.qemu :" in line and "Validating" not in line]
