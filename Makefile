@@ -55,8 +55,9 @@ sanity: venv  ## ansible-test needs the collection under ansible_collections/<ns
 	cd $(SANITY_TREE) && git init -q && git add -A && \
 	  $(BIN)/ansible-test sanity --local --python 3.11 --color no
 
-lint: venv
+lint: venv  ## ansible-lint (production profile) and the changelog fragments (antsibull-changelog)
 	$(BIN)/ansible-lint --offline --profile production
+	$(BIN)/antsibull-changelog lint
 
 molecule: $(addprefix molecule-,$(SCENARIOS))
 # Every scenario runs at -vvv with diffs on, into build/logs/, which tests/leaks/scan_log.py then searches for
