@@ -243,3 +243,27 @@ def reconcile(module: Any, request: BinfmtRequest, check_mode: bool) -> dict[str
         warnings=steps.warnings,
         diff={"before": describe(current), "after": describe(after), "before_header": "binfmt_misc", "after_header": "binfmt_misc"},
     )
+
+
+def interpreter_version(module: Any, interpreter: str) -> str | None:
+    """``qemu-aarch64 version 7.2.13 (Debian 1:7.2+dfsg-7+deb12u7)`` -> ``7.2.13 (Debian 1:7.2+dfsg-7+deb12u7)``."""
+    if not os.path.exists(interpreter):
+        return None
+    rc, out, _err = module.run_command([interpreter, "--version"])
+    first = out.splitlines()[0] if rc == 0 and out else ""
+    return first.split(" version ", 1)[1].strip() if " version " in first else None
+
+
+def handler_report(module: Any) -> dict[str, Any]:
+    """The QEMU handlers binfmt_misc holds now, each with its Docker platform and QEMU's own version; no change."""
+    kernel = BinfmtMisc(module)
+    handlers = kernel.handlers()
+    by_handler = {arch.handler: arch for arch in ARCHITECTURES}
+    report = {}
+    for name, handler in sorted(handlers.items()):
+        if not name.startswith("qemu-"):
+            continue
+        arch = by_handler.get(name)
+        report[name] = dict(handler.as_result(), platform=arch.platforms[0] if arch else None,
+                            qemu_version=interpreter_version(module, handler.interpreter))
+    return dict(mounted=kernel.mounted, handlers=report, emulated_platforms=platforms_of(handlers))

@@ -61,6 +61,25 @@ class BuilderManager:
             return defined
         return reported
 
+    def list_builders(self) -> list[Builder]:
+        """Every builder the owner has, as buildx reports it (buildx 0.13+ lists them as JSON)."""
+        rc, out, err = self.cli.run(["buildx", "ls", "--format", "json"])
+        if rc != 0:
+            raise BuildxError(f"docker buildx ls failed: {(err or out).strip()}")
+        return list(parse_ls_json(out).values())
+
+    def cache_usage(self, name: str) -> dict[str, str] | None:
+        """``docker buildx du`` totals of a running builder, as buildx prints them (``361.2MB``)."""
+        rc, out, _err = self.cli.run(["buildx", "du", "--builder", name])
+        if rc != 0:
+            return None
+        totals = {}
+        for line in out.splitlines():
+            key, _sep, value = line.partition(":")
+            if key.strip() in ("Reclaimable", "Total") and value.strip():
+                totals[key.strip().lower()] = value.strip()
+        return totals or None
+
     def current_name(self) -> str:
         rc, out, _err = self.cli.run(["buildx", "inspect"])
         return parse_inspect_text(out).name if rc == 0 else ""

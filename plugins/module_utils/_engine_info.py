@@ -31,6 +31,28 @@ def data_root_size(data_root: str | None) -> int | None:
     return fs.f_blocks * fs.f_frsize
 
 
+def engine_package(module: Any) -> dict[str, str] | None:
+    """Which package installed dockerd, and its version: ``docker.io`` (the distribution) or ``docker-ce`` (Docker's
+    repository) tell the channel apart, and the two conflict, so one must never be replaced by the other unasked."""
+    dockerd = module.get_bin_path("dockerd")
+    if dockerd is None:
+        return None
+    real = os.path.realpath(dockerd)
+    if module.get_bin_path("dpkg-query"):
+        for candidate in dict.fromkeys((real, dockerd)):
+            rc, out, _err = module.run_command(["dpkg-query", "-S", candidate])
+            if rc == 0 and ":" in out:
+                name = out.split(":", 1)[0].split(",")[0].strip()
+                rc, version, _err = module.run_command(["dpkg-query", "-W", "-f", "${Version}", name])
+                return {"name": name, "version": version.strip() if rc == 0 else "", "manager": "dpkg"}
+    if module.get_bin_path("rpm"):
+        rc, out, _err = module.run_command(["rpm", "-qf", "--qf", "%{NAME}\\t%{VERSION}-%{RELEASE}", real])
+        if rc == 0 and "\t" in out:
+            name, version = out.split("\t", 1)
+            return {"name": name, "version": version.strip(), "manager": "rpm"}
+    return {"name": "", "version": "", "manager": "none"}  # installed by hand (a static binary, a lab unpack)
+
+
 def buildx_version_from(output: str) -> str | None:
     """``github.com/docker/buildx 0.13.1+ds1 0.13.1+ds1-3`` or ``... v0.17.1 abc123`` -> ``0.13.1+ds1``."""
     fields = output.split()
@@ -68,13 +90,14 @@ def engine_info(cli: DockerCli, min_version: str) -> dict[str, Any]:
     result: dict[str, Any] = {
         "installed": False, "running": False, "client_version": None, "server_version": None, "api_version": None,
         "experimental": None, "buildx_version": None, "containerd_snapshotter": None, "meets_min_version": False, "supports_containerd_snapshotter": False,
-        "data_root": None, "data_root_size_bytes": None,
+        "data_root": None, "data_root_size_bytes": None, "engine_package": None,
         "min_version": min_version, "source": None, "error": None,
     }
     if cli.binary is None and cli.module.get_bin_path("dockerd") is None:
         result["error"] = "neither the docker CLI nor dockerd is installed"
         return result
     result["installed"] = True
+    result["engine_package"] = engine_package(cli.module)
     if cli.binary is not None:
         rc, out, _err = cli.run(["version", "--format", "{{.Client.Version}}"])
         result["client_version"] = out.strip() or None

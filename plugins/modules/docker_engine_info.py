@@ -81,10 +81,23 @@ supports_containerd_snapshotter:
   description: Whether the engine is new enough (24.0) for the C(containerd-snapshotter) feature in daemon.json.
   returned: always
   type: bool
+min_version:
+  description: The minimum the engine was compared with (O(min_version)).
+  returned: always
+  type: str
+  sample: "19.03"
 meets_min_version:
   description: Whether RV(server_version) is at least O(min_version).
   returned: always
   type: bool
+engine_package:
+  description:
+    - The package that installed C(dockerd), found through dpkg or rpm, with its version and package manager.
+    - V(docker.io) is the distribution's package, V(docker-ce) Docker's; an empty name means dockerd was not installed
+      by a package. V(null) when dockerd is not installed.
+  returned: always
+  type: dict
+  sample: {"name": "docker.io", "version": "26.1.5+dfsg1-9+b1", "manager": "dpkg"}
 data_root:
   description: The daemon's data directory (C(DockerRootDir)); V(null) when it is not running.
   returned: always

@@ -117,3 +117,15 @@ def test_unparseable_buildx_output_is_a_clear_error(owner):
     with pytest.raises(BuildhostError) as caught:  # what every module's main() turns into fail_json
         mgr.read("rec")
     assert "is not JSON" in str(caught.value)
+
+
+def test_cache_usage_reads_the_totals_buildx_du_prints(owner):
+    du = "ID\tRECLAIMABLE\tSIZE\tLAST ACCESSED\nabc\ttrue\t12MB\t2 hours ago\nShared:\t0B\nPrivate:\t245.5MB\nReclaimable:\t361.2MB\nTotal:\t\t361.2MB\n"
+    mgr, _cli = manager(owner, {("buildx", "du", "--builder", "rec"): (0, du)})
+    assert mgr.cache_usage("rec") == {"reclaimable": "361.2MB", "total": "361.2MB"}
+    assert mgr.cache_usage("absent") is None
+
+
+def test_list_builders_returns_every_builder_buildx_lists(owner, recorded):
+    mgr, _cli = manager(owner, recorded)
+    assert [b.name for b in mgr.list_builders()] == ["rec"]
