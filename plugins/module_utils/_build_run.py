@@ -49,8 +49,16 @@ def _pushed_images(cli: DockerCli, params: dict) -> dict[str, Any] | None:
 def _log_writer(path: str, owner: Owner) -> Iterator[Any]:
     """Open PATH for the build log through the safe layer: the owner may control its directory."""
     with open_parent(path, Trust.root_and(owner.uid, owner.gid), ROOT_DIRECTORY, lock=False) as parent:
-        fd = os.open(parent.name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o640, dir_fd=parent.fd)
-        os.fchown(fd, owner.uid, owner.gid)
+        # A new inode every time, renamed over whatever has the name (a FIFO, a link, a hard link the owner planted
+        # would otherwise be opened and written by root), then written while the build runs.
+        temporary = f".{parent.name}.{os.getpid()}.tmp"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(temporary, flags, 0o640, dir_fd=parent.fd)
+            os.fchown(fd, owner.uid, owner.gid)
+            os.rename(temporary, parent.name, src_dir_fd=parent.fd, dst_dir_fd=parent.fd)
+        except OSError as exc:
+            raise BuildhostError(f"the build log {path} cannot be written: {exc.strerror}") from exc
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             yield handle
 

@@ -395,7 +395,10 @@ def hand_over_tree(path: str, subdirectories: tuple[str, ...], uid: int, gid: in
                 os.chown(sub, uid, gid, dir_fd=top, follow_symlinks=False)
             for _root, dirs, files, dir_fd in os.fwalk(sub, dir_fd=top, follow_symlinks=False):
                 for name in dirs + files:
-                    if os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_uid != uid:
+                    entry = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                    # Only what docker (root) wrote, and never a file with a second link: a hard link the user
+                    # planted to a file of root's would otherwise be handed to them.
+                    if entry.st_uid == 0 and (stat.S_ISDIR(entry.st_mode) or entry.st_nlink == 1):
                         os.chown(name, uid, gid, dir_fd=dir_fd, follow_symlinks=False)
 
 

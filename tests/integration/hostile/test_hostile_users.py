@@ -125,9 +125,9 @@ def test_a_hard_link_to_roots_file_is_refused(run_module, alice, decoy, reliabil
 
 
 def test_a_dangling_docker_symlink_fails_clearly(run_module, alice, reliability):
-    as_user(ALICE, "rm -rf ~/.docker && ln -s /nonexistent/place ~/.docker")
+    as_user(ALICE, "rm -rf ~/.docker && ln -s /var/lib/mbh-dangling-target/place ~/.docker")
     result = run_module("docker_cli_config", {"owner": ALICE})
-    ok = result.failed and ".docker is a symbolic link" in result["msg"] and not os.path.exists("/nonexistent")
+    ok = result.failed and ".docker is a symbolic link" in result["msg"] and not os.path.exists("/var/lib/mbh-dangling-target")
     reliability.tried("hostile user: dangling ~/.docker symlink", ok=ok)
     assert ok, result
 
@@ -236,3 +236,21 @@ def test_a_racing_owner_never_gets_roots_credentials(run_module, alice, decoy, r
     assert not leaks, "a result showed root's credentials"
     assert not stolen, f"root's credentials reached alice's files: {stolen}"
     assert decoy(), "root's file was changed"
+
+
+def test_the_ownership_hand_back_never_gives_away_a_hard_linked_file_of_roots(alice, decoy, reliability):
+    from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import hand_over_tree
+
+    # What docker leaves after running as root with alice's DOCKER_CONFIG: root-owned state in ~/.docker/buildx.
+    buildx = os.path.join(alice.pw_dir, ".docker", "buildx")
+    os.makedirs(os.path.join(buildx, "instances"))
+    with open(os.path.join(buildx, "instances", "b"), "w") as handle:
+        handle.write("{}")
+    # fs.protected_hardlinks=1 stops alice from linking root's file herself; root makes the link to stand for hosts
+    # where it is off.
+    os.link(DECOY, os.path.join(buildx, "planted"))
+    hand_over_tree(os.path.join(alice.pw_dir, ".docker"), ("buildx", "contexts"), alice.pw_uid, alice.pw_gid)
+    ok = decoy() and os.stat(os.path.join(buildx, "instances", "b")).st_uid == alice.pw_uid
+    reliability.tried("hostile user: a hard link to root's file in ~/.docker/buildx (ownership hand-back)", ok=ok)
+    os.unlink(os.path.join(buildx, "planted"))
+    assert ok, "root's file must stay root's, and docker's state must become alice's"
