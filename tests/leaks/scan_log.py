@@ -72,6 +72,8 @@ SCENARIOS = {
     "buildx": Scenario(),
     "docker": Scenario(),
     "qemu": Scenario(),
+    # A dry run on a fresh host: no registry login, no runner token.
+    "check": Scenario(),
 }
 
 
