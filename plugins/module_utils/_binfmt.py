@@ -57,10 +57,16 @@ ARCHITECTURES = (
                  r"\xff\xff\xff\xff\xff\xff\xff\xfc\x00\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff"),
 )
 
+
+def _without_os(name: str) -> str:
+    """``linux/arm64`` -> ``arm64`` (str.removeprefix would need Python 3.9 on the managed host)."""
+    return name[len("linux/"):] if name.startswith("linux/") else name
+
+
 _BY_NAME = {}
 for _arch in ARCHITECTURES:
     for _name in _arch.platforms + _arch.aliases + (_arch.qemu,):
-        _BY_NAME[_name.lower().removeprefix("linux/")] = _arch
+        _BY_NAME[_without_os(_name.lower())] = _arch
 
 
 class UnknownPlatform(BuildhostError):
@@ -69,7 +75,7 @@ class UnknownPlatform(BuildhostError):
 
 def resolve_platform(spelling: str) -> Architecture:
     """``linux/arm64``, ``arm64``, ``aarch64``, ``linux/arm/v7`` ... -> the Architecture."""
-    key = spelling.strip().lower().removeprefix("linux/")
+    key = _without_os(spelling.strip().lower())
     if key in _BY_NAME:
         return _BY_NAME[key]
     known = ", ".join(arch.platforms[0] for arch in ARCHITECTURES)
