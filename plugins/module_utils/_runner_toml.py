@@ -5,7 +5,9 @@
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
@@ -17,6 +19,19 @@ from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file imp
 # A real config.toml is a few KiB. tomlkit's parser slows down sharply on large strings (2 MB took 50 s), so anything
 # beyond this is refused before it is parsed.
 MAX_RUNNER_CONFIG_BYTES = 256 * 1024
+
+
+# [runners.docker] keys whose TOML type GitLab Runner fixes (its Go struct): a value of another type, `network_mtu =
+# "1360"` or `privileged = 1`, stops the runner from loading config.toml at all, so it is refused here instead.
+DOCKER_INTEGER_KEYS = frozenset({"cpu_shares", "network_mtu", "oom_score_adjust", "service_cpu_shares", "shm_size",
+                                 "wait_for_services_timeout"})
+DOCKER_BOOLEAN_KEYS = frozenset({"disable_cache", "disable_entrypoint_overwrite", "enable_ipv6", "oom_kill_disable",
+                                 "privileged", "services_privileged", "tls_verify"})
+# What runner_settings may set for one runner; `docker` holds that runner's own [runners.docker] keys.
+RUNNER_SETTING_KEYS = ("limit", "request_concurrency", "docker")
+# GitLab Runner's "no time" (Go's zero time.Time), which it writes itself for a token that does not expire.
+UNKNOWN_TIME = datetime(1, 1, 1, tzinfo=timezone.utc)
+PRIVILEGE_KEYS = ("privileged", "services_privileged", "allowed_privileged_images", "allowed_privileged_services")
 
 
 class RunnerConfigError(BuildhostError):
@@ -100,11 +115,30 @@ def select_runners(path: str, document, names: list | None) -> list:
 
 
 def _set(table, key: str, value: Any) -> bool:
-    """Set KEY only when it differs, so untouched values keep their formatting."""
+    """Set KEY only when it differs, so untouched values keep their formatting; a new key is indented like its siblings."""
     if key in table and same_json(_plain(table[key]), value):
         return False
-    table[key] = value
+    if key in table:
+        table[key] = value
+    else:
+        item = _tomlkit().item(value)
+        item.trivia.indent = _indent_of(table)
+        table[key] = item
     return True
+
+
+def _indent_of(table) -> str:
+    """The indentation a new key of TABLE needs to line up with its siblings. tomlkit puts the table header's own
+    indentation in front of what a new key carries, so only the rest is returned."""
+    tomlkit = _tomlkit()
+    if not isinstance(table, tomlkit.items.Table):  # the document itself
+        return ""
+    header = table.trivia.indent
+    for key, item in table.value.body:
+        if key is not None and not isinstance(item, (tomlkit.items.Table, tomlkit.items.AoT)):
+            indent = item.trivia.indent
+            return indent[len(header):] if indent.startswith(header) else indent
+    return "  " if header else ""
 
 
 def _plain(value: Any) -> Any:
@@ -115,35 +149,183 @@ def _unique(items: list) -> list:
     return list(dict.fromkeys(items))
 
 
-def apply_settings(document, runners: list, settings: dict) -> list[str]:
-    """Apply SETTINGS to RUNNERS (and the global concurrent); returns the names of runners that changed."""
-    tomlkit = _tomlkit()
+def _docker_settings(settings: dict, own_docker: dict | None) -> dict:
+    """The [runners.docker] keys one runner must have: the privilege options, then O(docker), then its own keys."""
+    wanted = {key: settings[key] for key in PRIVILEGE_KEYS if settings.get(key) is not None}
+    wanted.update(settings.get("docker") or {})
+    wanted.update(own_docker or {})
+    return wanted
+
+
+def _apply_docker(runner, wanted: dict, ensured_volumes: list) -> bool:
+    if not wanted and not ensured_volumes:
+        return False
+    if "docker" not in runner:
+        table = _tomlkit().table()
+        table.trivia.indent = runner.trivia.indent + _indent_of(runner)
+        runner["docker"] = table
+    docker = runner["docker"]
+    touched = False
+    for key in [k for k in wanted if k in PRIVILEGE_KEYS]:
+        touched |= _set(docker, key, wanted[key])
+    if "volumes" in wanted:
+        # A volume list that is set whole still gets the ensured volumes, so the two never undo each other.
+        given = [str(v) for v in wanted["volumes"]]
+        touched |= _set(docker, "volumes", _unique(given + [v for v in ensured_volumes if v not in given]))
+    elif ensured_volumes:
+        existing = [str(v) for v in docker.get("volumes", [])]
+        missing = [v for v in ensured_volumes if v not in existing]
+        if missing:
+            if "volumes" not in docker:
+                _set(docker, "volumes", missing)
+            else:
+                for volume in missing:
+                    docker["volumes"].append(volume)
+            touched = True
+    for key in [k for k in wanted if k not in PRIVILEGE_KEYS and k != "volumes"]:
+        touched |= _set(docker, key, wanted[key])
+    return touched
+
+
+def apply_settings(document, runners: list, settings: dict, per_runner: dict | None = None) -> list[str]:
+    """Apply SETTINGS to RUNNERS (and the global concurrent), and PER_RUNNER (name -> checked settings, see
+    check_runner_settings) to the runners of that name, over SETTINGS; returns the names of runners that changed."""
+    per_runner = per_runner or {}
     changed = []
     if settings.get("concurrent") is not None:
         _set(document, "concurrent", settings["concurrent"])
-    for runner in runners:
-        if "docker" not in runner:
-            runner["docker"] = tomlkit.table()
-        docker = runner["docker"]
+    selected = {id(runner) for runner in runners}
+    ensured_volumes = _unique(settings.get("volumes") or [])
+    for runner in document.get("runners", []):
+        name = str(runner.get("name", ""))
+        own = per_runner.get(name)
+        if id(runner) not in selected and own is None:
+            continue
+        own = own or {}
         touched = False
-        for key in ("privileged", "services_privileged", "allowed_privileged_images", "allowed_privileged_services"):
-            if settings.get(key) is not None:
-                touched |= _set(docker, key, settings[key])
-        wanted_volumes = _unique(settings.get("volumes") or [])
-        if wanted_volumes:
-            existing = [str(v) for v in docker.get("volumes", [])]
-            missing = [v for v in wanted_volumes if v not in existing]
-            if missing:
-                if "volumes" not in docker:
-                    docker["volumes"] = missing
-                else:
-                    for volume in missing:
-                        docker["volumes"].append(volume)
-                touched = True
-        for key, value in (settings.get("docker") or {}).items():
-            touched |= _set(docker, key, value)
+        for key in ("limit", "request_concurrency"):
+            if own.get(key) is not None:
+                touched |= _set(runner, key, own[key])
+        if id(runner) in selected:
+            touched |= _apply_docker(runner, _docker_settings(settings, own.get("docker")), ensured_volumes)
+        else:
+            touched |= _apply_docker(runner, dict(own.get("docker") or {}), [])
         if touched:
-            changed.append(str(runner.get("name", "")))
+            changed.append(name)
+    return changed
+
+
+def _describe(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}" if not isinstance(value, str) else f"the string {value!r}"
+
+
+def _integer(where: str, value: Any, minimum: int) -> int:
+    """An integer as TOML writes it; an integral string (as `-e key=value` gives) is read as one, a boolean never."""
+    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?[0-9]+\s*", value):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RunnerConfigError(f"{where} must be an integer, not {_describe(value)}")
+    if value < minimum:
+        raise RunnerConfigError(f"{where} must be at least {minimum}, not {value}")
+    return value
+
+
+def _boolean(where: str, value: Any) -> bool:
+    """true or false; the strings "true" and "false" as TOML spells them, but never 1, 0 or "yes"."""
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    if not isinstance(value, bool):
+        raise RunnerConfigError(f"{where} must be true or false, not {_describe(value)}")
+    return value
+
+
+def check_docker_settings(where: str, docker: Any) -> dict:
+    """[runners.docker] keys with the types GitLab Runner reads; other keys pass as given."""
+    if not isinstance(docker, dict):
+        raise RunnerConfigError(f"{where} must be a dictionary of [runners.docker] keys, not {_describe(docker)}")
+    checked = {}
+    for key, value in docker.items():
+        if key in DOCKER_INTEGER_KEYS:
+            checked[key] = _integer(f"{where}.{key}", value, minimum=0 if key != "oom_score_adjust" else -1000)
+        elif key in DOCKER_BOOLEAN_KEYS:
+            checked[key] = _boolean(f"{where}.{key}", value)
+        elif key == "volumes" and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
+            raise RunnerConfigError(f"{where}.volumes must be a list of strings, not {_describe(value)}")
+        else:
+            checked[key] = value
+    return checked
+
+
+def check_runner_settings(runner_settings: Any) -> dict[str, dict]:
+    """runner_settings (name -> limit, request_concurrency, docker) checked and typed, before anything is changed."""
+    checked: dict[str, dict] = {}
+    for name, own in (runner_settings or {}).items():
+        where = f"runner_settings[{name!r}]"
+        if not isinstance(own, dict):
+            raise RunnerConfigError(f"{where} must be a dictionary of {', '.join(RUNNER_SETTING_KEYS)}, not {_describe(own)}")
+        unknown = sorted(str(key) for key in own if key not in RUNNER_SETTING_KEYS)
+        if unknown:
+            raise RunnerConfigError(f"{where} has {', '.join(unknown)}, which this option does not set (it sets"
+                                    f" {', '.join(RUNNER_SETTING_KEYS)}; other [runners.docker] keys go under docker)")
+        entry: dict[str, Any] = {}
+        # limit 0 is GitLab Runner's "no limit"; request_concurrency below 1 would never ask for a job.
+        if own.get("limit") is not None:
+            entry["limit"] = _integer(f"{where}.limit", own["limit"], minimum=0)
+        if own.get("request_concurrency") is not None:
+            entry["request_concurrency"] = _integer(f"{where}.request_concurrency", own["request_concurrency"], minimum=1)
+        if own.get("docker"):
+            entry["docker"] = check_docker_settings(f"{where}.docker", own["docker"])
+        checked[str(name)] = entry
+    return checked
+
+
+def check_runner_tokens(runner_tokens: Any) -> dict[str, str]:
+    checked = {}
+    for name, token in (runner_tokens or {}).items():
+        # The message names the runner, never the value.
+        if not isinstance(token, str) or not token.strip():
+            raise RunnerConfigError(f"runner_tokens[{name!r}] must be a runner authentication token (a non-empty string)")
+        checked[str(name)] = token
+    return checked
+
+
+def remove_runners(document, names: list[str]) -> list[str]:
+    """Remove every [[runners]] entry named in NAMES (a name given twice in config.toml goes twice); returns the names
+    removed, in file order. Entries of other names are never touched."""
+    runners = document.get("runners")
+    if not runners or not names:
+        return []
+    removed = []
+    for index in reversed(range(len(runners))):
+        name = str(runners[index].get("name", ""))
+        if name in names:
+            del runners[index]
+            removed.insert(0, name)
+    if not len(runners):
+        del document["runners"]
+    return _unique(removed)
+
+
+def apply_tokens(path: str, document, tokens: dict[str, str]) -> list[str]:
+    """Write each runner's authentication token where config.toml holds another; returns the runners whose token changed.
+
+    A new token is written as GitLab Runner writes one it did not obtain itself: its obtained and expiry times unknown
+    (the zero time). Kept, the old token's times would have the runner reset the new token on the old one's schedule
+    (at 3/4 of its lifetime, often already past), leaving the inventory with a token GitLab has revoked.
+    """
+    changed = []
+    for name, token in tokens.items():
+        entries = [r for r in document.get("runners", []) if str(r.get("name", "")) == name]
+        if len(entries) > 1:
+            raise RunnerConfigError(f"{path} has {len(entries)} runners named {name}; one token cannot be given to"
+                                    " all of them: remove the duplicates (absent_runners removes every entry of a name)")
+        runner = entries[0]
+        if isinstance(_plain(runner.get("token")), str) and _plain(runner["token"]) == token:
+            continue
+        _set(runner, "token", token)
+        for key in ("token_obtained_at", "token_expires_at"):
+            _set(runner, key, UNKNOWN_TIME)
+        changed.append(name)
     return changed
 
 
@@ -182,6 +364,22 @@ class RunnerPlanDetails:
     changed_runners: list[str]
     runner_names: list[str]
     secrets: set[str]
+    removed_runners: list[str]
+    token_updated_runners: list[str]
+
+
+def _check_names(path: str, document, settings: dict, absent: list[str], per_runner: dict, tokens: dict) -> None:
+    """Refuse a request that names a runner both to remove and to keep, or configures one the file does not hold."""
+    kept = [*(settings.get("runners") or []), *per_runner, *tokens]
+    both = _unique(name for name in kept if name in absent)
+    if both:
+        raise RunnerConfigError(f"{', '.join(both)} cannot be both removed (absent_runners) and configured (runners,"
+                                " runner_settings or runner_tokens)")
+    known = runner_names(document)
+    unknown = _unique(name for name in [*per_runner, *tokens] if name not in known)
+    if unknown:
+        raise RunnerConfigError(f"{path} has no runner named {', '.join(unknown)} to configure (it has:"
+                                f" {', '.join(known) or 'none'}); register it first")
 
 
 def plan_runner_update(path: str, before: FileState, settings: dict) -> Plan[RunnerPlanDetails]:
@@ -189,15 +387,29 @@ def plan_runner_update(path: str, before: FileState, settings: dict) -> Plan[Run
         raise RunnerConfigError(f"{path} does not exist; register a runner first (gitlab-runner register)")
     document = parse(path, before.content)
     shown_before, secrets = redacted(document)
+    tokens = check_runner_tokens(settings.get("runner_tokens"))
+    secrets |= set(tokens.values())
+    per_runner = check_runner_settings(settings.get("runner_settings"))
+    if settings.get("docker"):
+        settings = dict(settings, docker=check_docker_settings("docker", settings["docker"]))
+    absent = _unique(str(name) for name in settings.get("absent_runners") or [])
+    removed = remove_runners(document, absent)
+    _check_names(path, document, settings, absent, per_runner, tokens)
     runners = select_runners(path, document, settings.get("runners"))
-    changed_runners = apply_settings(document, runners, settings)
+    changed_runners = apply_settings(document, runners, settings, per_runner)
+    token_updated = apply_tokens(path, document, tokens)
     newline = "\r\n" if b"\r\n" in before.content else "\n"
     content = render(document, newline).encode("utf-8")
     shown_after, secrets_after = redacted(document)
+    for runner in shown_after.get("runners", []):
+        if str(runner.get("name", "")) in token_updated:
+            # The diff shows that a token changed, never which.
+            runner["token"] = f"{REDACTED} (new token)"
     return Plan(
         content=content,
         changed=content != before.content,
         shown_before=render(shown_before),
         shown_after=render(shown_after),
-        details=RunnerPlanDetails(changed_runners, runner_names(document), secrets | secrets_after),
+        details=RunnerPlanDetails(_unique(changed_runners + token_updated), runner_names(document), secrets | secrets_after,
+                                  removed, token_updated),
     )

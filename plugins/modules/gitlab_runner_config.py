@@ -14,6 +14,13 @@ description:
   - Sets the global C(concurrent) and, for the selected runners, C([runners.docker]) C(privileged),
     C(services_privileged), C(allowed_privileged_images), C(allowed_privileged_services), any other docker keys, and
     makes C(volumes) contain what is asked (V(/certs/client) for Docker-in-Docker with TLS), keeping its entries.
+  - Sets single runners' C(limit), C(request_concurrency) and their own C([runners.docker]) keys (O(runner_settings)),
+    writes a runner's new authentication token (O(runner_tokens)), and removes runners by name (O(absent_runners)).
+    Removals happen first; a runner named both to remove and to configure fails the task.
+  - Values keep the types GitLab Runner reads. Integer keys (C(limit), C(request_concurrency), C(network_mtu),
+    C(shm_size), ...) take integers (an integral string such as V("1360") is written as V(1360)); boolean keys
+    (C(privileged), C(tls_verify), ...) take only V(true) or V(false), never V(1). A value GitLab Runner would refuse
+    fails the task and leaves the file as it was, because a wrong type stops the runner from loading config.toml.
   - Runner tokens and cache credentials (S3, GCS, Azure keys and any key named like a token, secret, password or
     private key) never appear in the result or the diff, whatever TOML form they are written in. The diff is rendered
     from the parsed document with those values masked.
@@ -59,6 +66,42 @@ options:
     description: Other C([runners.docker]) keys to set, for example V(tls_verify) or V(shm_size).
     type: dict
     default: {}
+  runner_settings:
+    description:
+      - Settings of single runners, by runner name, applied over O(docker) and the privilege options.
+      - C(limit) is how many jobs that runner runs at once (V(0) is no limit); C(request_concurrency) how many job
+        requests it makes to GitLab at once (at least V(1)); C(docker) is a dictionary of that runner's own
+        C([runners.docker]) keys, for example C(network_mtu).
+      - C(network_mtu) sets the MTU of the network GitLab Runner creates for each job when the C(FF_NETWORK_PER_BUILD)
+        feature flag is on. It must match the path to the outside (GitLab's hosted runners use V(1360)); with
+        Docker-in-Docker the inner daemon must be started with the same C(--mtu) too (the C(docker:dind) service's
+        C(command)), or large packets are dropped and TLS handshakes hang with no error.
+      - A name the file does not hold fails the task.
+    type: dict
+    default: {}
+  runner_tokens:
+    description:
+      - The authentication token (V(glrt-...)) each named runner must have, by runner name. Where the file holds
+        another token (the token was reset in GitLab), the new one is written and the task reports a change.
+      - A new token's C(token_obtained_at) and C(token_expires_at) are set to GitLab Runner's zero time
+        (V(0001-01-01T00:00:00Z), unknown), as it writes them for a token it did not obtain itself. The old token's
+        times would make the runner reset the new token on the old one's schedule, and GitLab would revoke the token
+        the inventory holds. Where GitLab rotates runner tokens automatically, do not use this option. The runner
+        saves its own newer token, and an inventory's copy is the older one.
+      - Tokens are never shown. They are masked in the result, the diff (a changed token reads C(******** (new token))) and
+        the log.
+      - A name the file does not hold, or holds more than once, fails the task.
+    type: dict
+    default: {}
+  absent_runners:
+    description:
+      - Names of runners to remove from the file, every entry of each name. A name the file does not hold is
+        already absent. Runners not named here are never removed.
+      - This edits only the file. GitLab still lists the runner until C(gitlab-runner unregister --name NAME) or
+        GitLab's UI or API deletes it; the C(multiarch.buildhost.gitlab_runner) role runs that command first.
+    type: list
+    elements: str
+    default: []
   concurrent:
     description: The global number of jobs that may run at once.
     type: int
@@ -77,11 +120,29 @@ EXAMPLES = r"""
     allowed_privileged_services: ["docker:*-dind", "docker.io/library/docker:*-dind"]
     allowed_privileged_images: ["docker:*-dind"]
     concurrent: 4
+
+- name: One runner's limits and MTU, a reset token, and a retired runner removed
+  multiarch.buildhost.gitlab_runner_config:
+    runner_settings:
+      build-01-multiarch: {limit: 4, request_concurrency: 2, docker: {network_mtu: 1360}}
+    runner_tokens:
+      build-01-multiarch: "{{ vault_runner_token }}"
+    absent_runners: [build-01-old]
 """
 
 RETURN = r"""
 changed_runners:
-  description: Runners whose settings changed.
+  description: Runners whose settings or token changed (removed runners are in RV(removed_runners)).
+  returned: always
+  type: list
+  elements: str
+removed_runners:
+  description: Runners removed from the file (a name it did not hold is not listed).
+  returned: always
+  type: list
+  elements: str
+token_updated_runners:
+  description: Runners whose authentication token was replaced with the one in O(runner_tokens).
   returned: always
   type: list
   elements: str
@@ -131,6 +192,9 @@ def main() -> None:
             allowed_privileged_services=dict(type="list", elements="str"),
             volumes=dict(type="list", elements="str", default=["/certs/client"]),
             docker=dict(type="dict", default={}),
+            runner_settings=dict(type="dict", default={}),
+            runner_tokens=dict(type="dict", default={}, no_log=True),
+            absent_runners=dict(type="list", elements="str", default=[]),
             concurrent=dict(type="int"),
             backup=dict(type="bool", default=False),
         ),
@@ -151,7 +215,9 @@ def main() -> None:
     except BuildhostError as exc:
         module.fail_json(msg=f"gitlab_runner_config: {exc}", path=p["path"])
     details = outcome.plan.details
-    module.exit_json(changed_runners=details.changed_runners, runner_names=details.runner_names, **outcome.result)
+    module.exit_json(changed_runners=details.changed_runners, runner_names=details.runner_names,
+                     removed_runners=details.removed_runners, token_updated_runners=details.token_updated_runners,
+                     **outcome.result)
 
 
 if __name__ == "__main__":

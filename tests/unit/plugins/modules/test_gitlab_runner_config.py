@@ -122,3 +122,104 @@ def test_the_reader_reports_a_missing_file_and_fails_on_a_broken_one(run_module,
     broken.write_text("[[runners]\nname = 'x'\n")
     result = run_module("gitlab_runner_config_info", {"path": str(broken)})
     assert result.failed and str(broken) in result["msg"] and "not valid TOML" in result["msg"]
+
+
+# ---------------------------------------------------------------- a runner's whole life: settings, token reset, removal
+
+NEW_TOKEN = "glrt-t1_ROTATEDdockerRunnerToken"
+
+
+def test_a_reset_token_is_written_reported_and_never_shown(run_module, config):
+    args = dict(DIND, path=str(config), runner_tokens={"multiarch-docker": NEW_TOKEN})
+    result = run_module("gitlab_runner_config", args, diff=True)
+    assert result["changed"] is True and result["token_updated_runners"] == ["multiarch-docker"]
+    assert runners_by_name(config)["multiarch-docker"]["token"] == NEW_TOKEN
+    dumped = json.dumps(result)
+    for secret in [*TOKENS, NEW_TOKEN]:
+        assert secret not in dumped, "the result, its diff and its invocation (what -vvv logs) must not hold a token"
+    assert 'token = "******** (new token)"' in result["diff"]["after"]
+    again = run_module("gitlab_runner_config", args, diff=True)
+    assert again["changed"] is False and again["token_updated_runners"] == []
+    assert NEW_TOKEN not in json.dumps(again)
+
+
+def test_the_same_token_is_no_change_and_leaves_the_file_byte_for_byte(run_module, config):
+    run_module("gitlab_runner_config", dict(DIND, path=str(config)))
+    before = config.read_bytes()
+    same = {"multiarch-docker": "glrt-t1_SECRETdockerRunnerToken"}
+    result = run_module("gitlab_runner_config", dict(DIND, path=str(config), runner_tokens=same))
+    assert result["changed"] is False and config.read_bytes() == before
+
+
+def test_a_token_reset_in_check_mode_is_predicted_and_not_written(run_module, config):
+    before = config.read_bytes()
+    result = run_module("gitlab_runner_config", {"path": str(config), "runner_tokens": {"multiarch-docker": NEW_TOKEN}},
+                        check_mode=True, diff=True)
+    assert result["changed"] is True and result["token_updated_runners"] == ["multiarch-docker"]
+    assert config.read_bytes() == before and NEW_TOKEN not in json.dumps(result)
+
+
+def test_absent_runners_are_removed_once_and_the_others_stay(run_module, config):
+    args = {"path": str(config), "absent_runners": ["shell-runner", "never-registered"]}
+    result = run_module("gitlab_runner_config", args, diff=True)
+    assert result["changed"] is True and result["removed_runners"] == ["shell-runner"]
+    assert result["runner_names"] == ["multiarch-docker", "docker-without-table"]
+    assert list(runners_by_name(config)) == ["multiarch-docker", "docker-without-table"]
+    assert "glrt-t2_SECRETshellRunnerToken" not in json.dumps(result)
+    assert 'name = "shell-runner"' in result["diff"]["before"] and "shell-runner" not in result["diff"]["after"]
+    again = run_module("gitlab_runner_config", args)
+    assert again["changed"] is False and again["removed_runners"] == []
+
+
+def test_without_absent_runners_no_runner_is_ever_removed(run_module, config):
+    run_module("gitlab_runner_config", dict(DIND, path=str(config), runners=["multiarch-docker"],
+                                            runner_settings={"multiarch-docker": {"limit": 2}}))
+    assert list(runners_by_name(config)) == ["multiarch-docker", "shell-runner", "docker-without-table"]
+
+
+def test_per_runner_limits_and_mtu_are_typed_and_settle(run_module, config):
+    args = dict(DIND, path=str(config), runner_settings={
+        "multiarch-docker": {"limit": 4, "request_concurrency": "2", "docker": {"network_mtu": 1360}},
+        "docker-without-table": {"limit": 1}})
+    result = run_module("gitlab_runner_config", args)
+    assert result["changed"] is True
+    assert sorted(result["changed_runners"]) == ["docker-without-table", "multiarch-docker"]
+    runners = runners_by_name(config)
+    assert (runners["multiarch-docker"]["limit"], runners["multiarch-docker"]["request_concurrency"]) == (4, 2)
+    assert runners["multiarch-docker"]["docker"]["network_mtu"] == 1360 and runners["docker-without-table"]["limit"] == 1
+    once = config.read_text()
+    assert run_module("gitlab_runner_config", args)["changed"] is False and config.read_text() == once
+
+
+@pytest.mark.parametrize(
+    ("runner_settings", "message"),
+    [
+        ({"multiarch-docker": {"limit": True}}, "limit must be an integer, not bool True"),
+        ({"multiarch-docker": {"docker": {"privileged": 1}}}, "privileged must be true or false, not int 1"),
+        ({"nope": {"limit": 1}}, "has no runner named nope to configure"),
+    ],
+)
+def test_bad_runner_settings_fail_naming_the_file_and_leave_it(run_module, config, runner_settings, message):
+    before = config.read_bytes()
+    result = run_module("gitlab_runner_config", {"path": str(config), "runner_settings": runner_settings})
+    assert result.failed and message in result["msg"] and result["msg"].startswith("gitlab_runner_config: ")
+    assert config.read_bytes() == before
+
+
+def test_a_runner_to_remove_and_to_reset_is_refused_without_showing_the_token(run_module, config):
+    before = config.read_bytes()
+    result = run_module("gitlab_runner_config", {"path": str(config), "absent_runners": ["multiarch-docker"],
+                                                 "runner_tokens": {"multiarch-docker": NEW_TOKEN}})
+    assert result.failed and "cannot be both removed" in result["msg"] and config.read_bytes() == before
+    assert NEW_TOKEN not in json.dumps(result)
+
+
+def test_the_whole_life_in_one_run_with_a_backup(run_module, config):
+    result = run_module("gitlab_runner_config", dict(
+        DIND, path=str(config), backup=True, absent_runners=["shell-runner"],
+        runner_tokens={"multiarch-docker": NEW_TOKEN},
+        runner_settings={"multiarch-docker": {"limit": 4, "docker": {"network_mtu": 1360}}}))
+    assert result["changed"] and result["removed_runners"] == ["shell-runner"]
+    assert stat.S_IMODE(os.stat(result["backup_file"]).st_mode) == 0o600
+    assert "glrt-t2_SECRETshellRunnerToken" in open(result["backup_file"]).read(), "the backup is the previous file"
+    assert runners_by_name(config)["multiarch-docker"]["token"] == NEW_TOKEN
