@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RUNNER_FIXTURE = "tests/fixtures/gitlab-runner/several-runners.toml"
+LIFECYCLE_FIXTURE = "tests/fixtures/gitlab-runner/lifecycle.toml"
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,14 @@ SCENARIOS = {
         secrets=(Secret("default-scenario-pass", "molecule/default/molecule.yml", username="ci"), *RUNNER_SECRETS),
         proof=LOGIN_PROOF + RUNNER_PROOF),
     "gitlab_runner": Scenario(
-        secrets=(*RUNNER_SECRETS, Secret("glrt-scenarioRegistrationToken", "molecule/gitlab_runner/molecule.yml")),
+        secrets=(*RUNNER_SECRETS, Secret("glrt-scenarioRegistrationToken", "molecule/gitlab_runner/molecule.yml"),
+                 # The token reset in GitLab that the role writes over the fixture's, and the runner it unregisters.
+                 Secret("glrt-t1_ROTATEDdockerRunnerToken", "molecule/gitlab_runner/molecule.yml"),
+                 Secret("glrt-t4_SECRETretiredRunnerToken", LIFECYCLE_FIXTURE)),
         proof=RUNNER_PROOF + (r"TASK \[multiarch\.buildhost\.gitlab_runner : Register each missing runner",)),
+    "buildkit": Scenario(
+        secrets=(Secret("buildkit-scenario-pass", "molecule/buildkit/molecule.yml", username="ci"),),
+        proof=LOGIN_PROOF),
     "buildx": Scenario(),
     "docker": Scenario(),
     "qemu": Scenario(),
