@@ -2,7 +2,7 @@
 """Benchmarks for multiarch.buildhost: prints figures (medians over repeats, ratios within one run).
 
     bench/bench.py                 every figure (about 20 minutes on 2 cores)
-    bench/bench.py --only cache    one group: provisioning, scale, baseline, cache, emulation
+    bench/bench.py --only cache    one group: provisioning, scale, baseline, cache, emulation, drivers
     bench/bench.py --smoke         one quick pass of the cache figure, as `make test` runs it
 
 Hosts are Debian 13 systemd containers (the lab's test-host image) named mbh-bench-N, driven through the
@@ -249,8 +249,50 @@ def figure_emulation(repeats):
     shutil.rmtree(context)
 
 
+BUILDKIT_IMAGE = "moby/buildkit:v0.13.2"  # the lab's build (tests/lab/buildkit.sh); test hosts cannot pull it
+
+
+def figure_drivers(repeats):
+    """The example app (with the dependency step) built on one Debian 13 host by the docker driver and by a
+    docker-container builder, cold (the builder's cache pruned) and cached (the same build again), pushed each time."""
+    names = start_hosts(1)
+    host = names[0]
+    try:
+        setup_builders(names)
+        subprocess.run(f"docker save {BUILDKIT_IMAGE} | docker exec -i {host} docker load", shell=True, check=True,
+                       capture_output=True)
+        run(["docker", "exec", host, "apt-get", "install", "-y", "-q", "docker-registry"])
+        run(["docker", "exec", host, "bash", "-c",
+             "systemctl stop docker-registry; printf 'version: 0.1\nstorage:\n  filesystem: {rootdirectory: /var/lib/bench-registry}"
+             "\nhttp: {addr: \"127.0.0.1:5000\"}\n' > /etc/docker/registry/bench.yml && "
+             "systemd-run --unit bench-registry docker-registry serve /etc/docker/registry/bench.yml"])
+        context = app_copy()
+        run(["docker", "cp", f"{context}/.", f"{host}:/srv/bench-app"])
+        shutil.rmtree(context)
+        run(["docker", "exec", host, "docker", "buildx", "create", "--name", "bench-container", "--driver", "docker-container",
+             "--driver-opt", f"image={BUILDKIT_IMAGE}", "--driver-opt", "network=host", "--bootstrap"])
+        times = {}
+        for driver, builder in (("docker", "default"), ("docker-container", "bench-container")):
+            colds, cacheds = [], []
+            cmd = ["docker", "exec", host, "docker", "buildx", "build", "--builder", builder, "--progress", "plain",
+                   "--provenance=false", "--platform", "linux/amd64,linux/arm64", "--tag",
+                   f"localhost:5000/bench/app-{driver}:latest", "--push", "/srv/bench-app"]
+            for _ in range(repeats):
+                run(["docker", "exec", host, "docker", "buildx", "prune", "--builder", builder, "-af"])
+                colds.append(timed(cmd)[0])
+                cacheds.append(timed(cmd)[0])
+            times[driver] = (median(colds), median(cacheds))
+            report(f"drivers ({driver}): cold build, median (s)", times[driver][0])
+            report(f"drivers ({driver}): cached rebuild, median (s)", times[driver][1])
+            report(f"drivers ({driver}): cold / cached", times[driver][0] / times[driver][1], "x")
+        report("drivers: docker-container / docker, cold", times["docker-container"][0] / times["docker"][0], "x")
+        report("drivers: docker-container / docker, cached", times["docker-container"][1] / times["docker"][1], "x")
+    finally:
+        remove_hosts(names)
+
+
 FIGURES = {"provisioning": figure_provisioning, "scale": figure_scale, "baseline": figure_baseline,
-           "cache": figure_cache, "emulation": figure_emulation}
+           "cache": figure_cache, "emulation": figure_emulation, "drivers": figure_drivers}
 
 
 def main():
