@@ -24,7 +24,10 @@ def describe_index(raw: str) -> dict:
     document = load_json_object(raw, "the registry's manifest")
     digest = "sha256:" + hashlib.sha256(raw.encode("utf-8")).hexdigest()
     manifests = []
-    for entry in document.get("manifests") or []:
+    entries = document.get("manifests") or []
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get("platform") or {}, dict) for e in entries):
+        raise DockerCliError(f"the registry's index has manifests of an unexpected shape: {raw[:200]!r}")
+    for entry in entries:
         platform = format_platform(entry.get("platform") or {})
         manifests.append({"platform": platform, "digest": entry.get("digest"), "media_type": entry.get("mediaType")})
     platforms = [m["platform"] for m in manifests if m["platform"] != ATTESTATION_PLATFORM]

@@ -8,6 +8,7 @@ escape, a dotted key) cannot hide it.
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 REDACTED = "********"
@@ -16,7 +17,22 @@ REDACTED = "********"
 # config.json's auths.<registry>.auth, runner tokens, and every object-store credential GitLab Runner knows
 # (S3 AccessKey/SecretKey/SessionToken, GCS PrivateKey, Azure AccountKey, ...).
 SECRET_KEYS = frozenset({"auth"})
-SECRET_MARKERS = ("token", "secret", "password", "passwd", "privatekey", "accountkey", "accesskey", "credential")
+SECRET_MARKERS = ("token", "secret", "password", "passwd", "privatekey", "accountkey", "accesskey", "credential",
+                  "authorization", "authconfig")
+# user:password in a URL (proxies, registry mirrors, runner URLs), and KEY=VALUE entries (config.toml's environment)
+# whose KEY is a secret's name. A user name alone is not a secret, and every secret found is masked wherever the
+# module prints, so short values are left alone.
+_URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s:]+:[^/@\s]+)@")
+_ASSIGNMENT = re.compile(r"^(?P<key>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>.+)$", re.S)
+
+
+def secret_parts(text: str) -> list[str]:
+    """The secret parts of a string that is not under a secret key: URL userinfo, a secret KEY=VALUE's value."""
+    parts = [m.group("userinfo") for m in _URL_USERINFO.finditer(text)]
+    assignment = _ASSIGNMENT.match(text)
+    if assignment and is_secret_key(assignment.group("key")) and len(assignment.group("value")) >= 4:
+        parts.append(assignment.group("value"))
+    return parts
 
 
 def is_secret_key(key: Any) -> bool:
@@ -43,14 +59,25 @@ def redact(document: Any, extra_keys: frozenset[str] = frozenset()) -> tuple[Any
             return copied
         if isinstance(node, list):
             return [walk(item) for item in node]
+        if isinstance(node, str):
+            hidden = secret_parts(node)
+            found.update(hidden)
+            return mask(node, set(hidden))
         return node
 
     return walk(document), found
 
 
 def mask(text: str, secrets: set[str]) -> str:
-    """TEXT with each of SECRETS replaced, longest first so a secret inside another is not left half-shown."""
-    for secret in sorted(secrets, key=len, reverse=True):
+    """TEXT with each of SECRETS replaced, longest first so a secret inside another is not left half-shown.
+
+    A multi-line secret (a PEM key) is also masked line by line, since logs are written a line at a time.
+    """
+    pieces = set(secrets)
+    for secret in secrets:
+        if "\n" in secret:
+            pieces.update(line for line in secret.splitlines() if len(line.strip()) >= 8)
+    for secret in sorted(pieces, key=len, reverse=True):
         if secret:
             text = text.replace(secret, REDACTED)
     return text

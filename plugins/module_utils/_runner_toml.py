@@ -13,7 +13,7 @@ from typing import Any
 from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
 from ansible_collections.multiarch.buildhost.plugins.module_utils._json_file import same_json
 from ansible_collections.multiarch.buildhost.plugins.module_utils._managed_file import Plan
-from ansible_collections.multiarch.buildhost.plugins.module_utils._redact import REDACTED, is_secret_key
+from ansible_collections.multiarch.buildhost.plugins.module_utils._redact import REDACTED, is_secret_key, mask, secret_parts
 from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import FileState
 
 # A real config.toml is a few KiB. tomlkit's parser slows down sharply on large strings (2 MB took 50 s), so anything
@@ -245,6 +245,8 @@ def check_docker_settings(where: str, docker: Any) -> dict:
         raise RunnerConfigError(f"{where} must be a dictionary of [runners.docker] keys, not {_describe(docker)}")
     checked = {}
     for key, value in docker.items():
+        if value is None:
+            raise RunnerConfigError(f"{where}.{key} is null, which TOML cannot hold; leave the key out to keep the file's value")
         if key in DOCKER_INTEGER_KEYS:
             checked[key] = _integer(f"{where}.{key}", value, minimum=0 if key != "oom_score_adjust" else -1000)
         elif key in DOCKER_BOOLEAN_KEYS:
@@ -338,9 +340,18 @@ def render(document, newline: str = "\n") -> str:
 
 
 def redacted(document) -> tuple[Any, set[str]]:
-    """A copy of DOCUMENT whose secret strings are masked, whatever TOML form they were written in, and the secrets."""
+    """A copy of DOCUMENT whose secrets are masked, whatever TOML form they were written in, and the secrets.
+
+    Secrets are the strings under secret keys, and the secret parts of other strings: a URL's user:password, and the
+    value of a secret KEY=VALUE entry (``environment = ["DOCKER_AUTH_CONFIG=..."]``).
+    """
     shown = copy.deepcopy(document)
     found: set[str] = set()
+
+    def hide(value: str) -> str:
+        parts = secret_parts(value)
+        found.update(parts)
+        return mask(value, set(parts))
 
     def walk(node) -> None:
         if isinstance(node, dict):
@@ -349,11 +360,16 @@ def redacted(document) -> tuple[Any, set[str]]:
                 if isinstance(value, str) and value and is_secret_key(key):
                     found.add(str(value))
                     node[key] = REDACTED
+                elif isinstance(value, str) and secret_parts(str(value)):
+                    node[key] = hide(str(value))
                 else:
                     walk(value)
         elif isinstance(node, list):
-            for item in node:
-                walk(item)
+            for index, item in enumerate(node):
+                if isinstance(item, str) and secret_parts(str(item)):
+                    node[index] = hide(str(item))
+                else:
+                    walk(item)
 
     walk(shown)
     return shown, found

@@ -89,6 +89,8 @@ def _who(uid: int) -> str:
 def _split(path: str) -> list[str]:
     if not path or not os.path.isabs(path):
         raise FileRefused(f"{path!r} is not an absolute path")
+    if "\0" in path:
+        raise FileRefused(f"{path!r} holds a NUL byte, which no file name can")
     if path.endswith("/"):
         raise FileRefused(f"{path} ends with '/', so it names a directory, not a file")
     parts = [part for part in path.split("/") if part not in ("", ".")]
@@ -326,6 +328,23 @@ class OpenedParent:
             raise FileRefused(f"{self.path} could not be removed: {exc.strerror}") from exc
 
 
+# Another run of the module holds the lock for well under a second; anyone who can open the directory can take it too.
+LOCK_TIMEOUT_SECONDS = 60
+
+
+def _lock(fd: int, path: str) -> None:
+    deadline = time.monotonic() + LOCK_TIMEOUT_SECONDS
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise FileRefused(f"{path}: its directory stayed locked for {LOCK_TIMEOUT_SECONDS} s (flock); another"
+                                  " process holds it, look for it with `fuser` on the directory") from None
+            time.sleep(0.05)
+
+
 @contextlib.contextmanager
 def open_parent(path: str, trust: Trust = Trust(), create: NewDirectory | None = None, lock: bool = True) -> Iterator[OpenedParent]:
     """Open the directory holding PATH under the rules above, locked for a read-merge-write cycle.
@@ -346,7 +365,7 @@ def open_parent(path: str, trust: Trust = Trust(), create: NewDirectory | None =
     fd, _shown, root_only = found
     try:
         if lock:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            _lock(fd, path)
         yield OpenedParent(path, name, fd, trust, root_only)
     finally:
         os.close(fd)  # closing drops the lock

@@ -40,3 +40,13 @@ def test_per_platform_digests_leave_attestations_out():
 def test_a_missing_tag_is_exists_false_not_a_failure():
     result = read_image(Cli(1, "", "ERROR: localhost:5000/x:y: not found"), "localhost:5000/x:y")
     assert result == {"exists": False, "digest": None, "media_type": None, "manifests": [], "platforms": []}
+
+
+def test_an_index_of_the_wrong_shape_is_a_clear_error_not_a_traceback():
+    import pytest
+
+    from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
+
+    for raw in ('{"manifests": [1]}', '{"manifests": [{"platform": 5}]}', '{"manifests": "ab"}'):
+        with pytest.raises(BuildhostError):
+            describe_index(raw)

@@ -223,3 +223,11 @@ def test_the_whole_life_in_one_run_with_a_backup(run_module, config):
     assert stat.S_IMODE(os.stat(result["backup_file"]).st_mode) == 0o600
     assert "glrt-t2_SECRETshellRunnerToken" in open(result["backup_file"]).read(), "the backup is the previous file"
     assert runners_by_name(config)["multiarch-docker"]["token"] == NEW_TOKEN
+
+
+def test_a_null_docker_value_fails_clearly_instead_of_a_traceback(run_module, tmp_path):
+    path = tmp_path / "config.toml"
+    shutil.copy(os.path.join(FIXTURES, "several-runners.toml"), path)
+    before = path.read_bytes()
+    result = run_module("gitlab_runner_config", {"path": str(path), "docker": {"dns": None}})
+    assert result.failed and "is null" in result["msg"] and path.read_bytes() == before
