@@ -9,9 +9,9 @@ from typing import Any, Callable
 from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
-
 from ansible_collections.multiarch.buildhost.plugins.module_utils._json_file import JsonPlanDetails, plan_json_update
 from ansible_collections.multiarch.buildhost.plugins.module_utils._managed_file import FilePolicy, Plan, update_file
+from ansible_collections.multiarch.buildhost.plugins.module_utils._redact import redact
 from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import FileState
 
 
@@ -52,7 +52,7 @@ def update_json_file(
     """
     p = module.params
     # Credentials passed in settings are masked from here on, including in the echoed invocation.
-    module.no_log_values.update(plan_json_update(path, FileState(False), overlay, []).details.secrets)
+    module.no_log_values.update(redact(overlay)[1])
 
     def planner(before: FileState) -> Plan[JsonPlanDetails]:
         plan = plan_json_update(path, before, overlay, p["remove_keys"] or [])

@@ -210,16 +210,15 @@ class JsonPlanDetails:
     secrets: set[str]  # every secret value seen, before or after, for the module to mask anywhere in its output
 
 
-def plan_json_update(path: str, before: FileState, overlay: dict[str, Any], remove_keys: list[str],
-                     secret_keys: frozenset[str] = frozenset()) -> Plan[JsonPlanDetails]:
+def plan_json_update(path: str, before: FileState, overlay: dict[str, Any], remove_keys: list[str]) -> Plan[JsonPlanDetails]:
     """Merge OVERLAY into the file's document (after removing REMOVE_KEYS) and say whether anything changed."""
     check_writable("the settings", overlay)
     before_doc = parse_json_object(path, before.content) if before.exists else {}
     pruned, missing = remove_key_paths(before_doc, remove_keys)
     after_doc = deep_merge(pruned, overlay)
     newline = "\r\n" if b"\r\n" in before.content else "\n"
-    shown_before, secrets_before = redact(before_doc, secret_keys)
-    shown_after, secrets_after = redact(after_doc, secret_keys)
+    shown_before, secrets_before = redact(before_doc)
+    shown_after, secrets_after = redact(after_doc)
     return Plan(
         content=render(after_doc, newline).encode("utf-8"),
         changed=not before.exists or not same_json(before_doc, after_doc),

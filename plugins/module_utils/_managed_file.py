@@ -70,8 +70,7 @@ class Plan(Generic[T]):
 @dataclass
 class Outcome(Generic[T]):
     plan: Plan[T]
-    changed: bool
-    result: dict[str, Any] = field(default_factory=dict)
+    result: dict[str, Any] = field(default_factory=dict)  # changed, path, diff, backup_file
 
 
 def without_path_stat(module: Any) -> Any:
@@ -122,5 +121,5 @@ def update_file(
                     result["backup_file"] = parent.backup(before.content, wanted.mode, wanted.uid, wanted.gid)
                 content = plan.content if plan.changed or not before.exists else before.content
                 parent.write(content, wanted.mode, wanted.uid, wanted.gid)
-            return Outcome(plan, changed, result)
+            return Outcome(plan, result)
     raise AssertionError("unreachable: the second pass always returns")

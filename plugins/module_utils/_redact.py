@@ -8,6 +8,7 @@ escape, a dotted key) cannot hide it.
 """
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 
@@ -40,32 +41,47 @@ def is_secret_key(key: Any) -> bool:
     return name in SECRET_KEYS or any(marker in name for marker in SECRET_MARKERS)
 
 
-def redact(document: Any, extra_keys: frozenset[str] = frozenset()) -> tuple[Any, set[str]]:
-    """A copy of DOCUMENT with every secret string replaced by REDACTED, and the set of secrets found.
+def redact(document: Any) -> tuple[Any, set[str]]:
+    """A copy of DOCUMENT with every secret masked, and the set of secrets found.
 
-    EXTRA_KEYS adds exact key names (lower case) to the rule.
+    Secrets are the strings under secret keys, and the secret parts of other strings (see secret_parts). The copy is
+    masked in place, so a tomlkit document keeps its formatting and renders as the file would, secrets hidden.
     """
+    shown = copy.deepcopy(document)
     found: set[str] = set()
 
-    def walk(node: Any) -> Any:
-        if isinstance(node, dict):
-            copied = {}
-            for key, value in node.items():
-                if isinstance(value, str) and value and (is_secret_key(key) or str(key).lower() in extra_keys):
-                    found.add(value)
-                    copied[key] = REDACTED
-                else:
-                    copied[key] = walk(value)
-            return copied
-        if isinstance(node, list):
-            return [walk(item) for item in node]
-        if isinstance(node, str):
-            hidden = secret_parts(node)
-            found.update(hidden)
-            return mask(node, set(hidden))
-        return node
+    def hidden(text: str) -> str | None:
+        """TEXT with its secret parts masked, or None when it holds none (so unchanged values keep their form)."""
+        parts = secret_parts(text)
+        found.update(parts)
+        return mask(text, set(parts)) if parts else None
 
-    return walk(document), found
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key in list(node.keys()):
+                value = node[key]
+                if isinstance(value, str) and value and is_secret_key(key):
+                    found.add(str(value))
+                    node[key] = REDACTED
+                elif isinstance(value, str):
+                    masked = hidden(str(value))
+                    if masked is not None:
+                        node[key] = masked
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for index, item in enumerate(node):
+                if isinstance(item, str):
+                    masked = hidden(str(item))
+                    if masked is not None:
+                        node[index] = masked
+                else:
+                    walk(item)
+
+    if isinstance(shown, str):
+        return hidden(shown) or shown, found
+    walk(shown)
+    return shown, found
 
 
 def mask(text: str, secrets: set[str]) -> str:

@@ -4,7 +4,6 @@
 """Read and edit GitLab Runner's config.toml as TOML (tomlkit keeps comments, order and unknown keys)."""
 from __future__ import annotations
 
-import copy
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -13,7 +12,7 @@ from typing import Any
 from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
 from ansible_collections.multiarch.buildhost.plugins.module_utils._json_file import same_json
 from ansible_collections.multiarch.buildhost.plugins.module_utils._managed_file import Plan
-from ansible_collections.multiarch.buildhost.plugins.module_utils._redact import REDACTED, is_secret_key, mask, secret_parts
+from ansible_collections.multiarch.buildhost.plugins.module_utils._redact import REDACTED, redact
 from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import FileState
 
 # A real config.toml is a few KiB. tomlkit's parser slows down sharply on large strings (2 MB took 50 s), so anything
@@ -339,42 +338,6 @@ def render(document, newline: str = "\n") -> str:
     return text
 
 
-def redacted(document) -> tuple[Any, set[str]]:
-    """A copy of DOCUMENT whose secrets are masked, whatever TOML form they were written in, and the secrets.
-
-    Secrets are the strings under secret keys, and the secret parts of other strings: a URL's user:password, and the
-    value of a secret KEY=VALUE entry (``environment = ["DOCKER_AUTH_CONFIG=..."]``).
-    """
-    shown = copy.deepcopy(document)
-    found: set[str] = set()
-
-    def hide(value: str) -> str:
-        parts = secret_parts(value)
-        found.update(parts)
-        return mask(value, set(parts))
-
-    def walk(node) -> None:
-        if isinstance(node, dict):
-            for key in list(node.keys()):
-                value = node[key]
-                if isinstance(value, str) and value and is_secret_key(key):
-                    found.add(str(value))
-                    node[key] = REDACTED
-                elif isinstance(value, str) and secret_parts(str(value)):
-                    node[key] = hide(str(value))
-                else:
-                    walk(value)
-        elif isinstance(node, list):
-            for index, item in enumerate(node):
-                if isinstance(item, str) and secret_parts(str(item)):
-                    node[index] = hide(str(item))
-                else:
-                    walk(item)
-
-    walk(shown)
-    return shown, found
-
-
 @dataclass(frozen=True)
 class RunnerPlanDetails:
     changed_runners: list[str]
@@ -402,7 +365,7 @@ def plan_runner_update(path: str, before: FileState, settings: dict) -> Plan[Run
     if not before.exists:
         raise RunnerConfigError(f"{path} does not exist; register a runner first (gitlab-runner register)")
     document = parse(path, before.content)
-    shown_before, secrets = redacted(document)
+    shown_before, secrets = redact(document)
     tokens = check_runner_tokens(settings.get("runner_tokens"))
     secrets |= set(tokens.values())
     per_runner = check_runner_settings(settings.get("runner_settings"))
@@ -416,7 +379,7 @@ def plan_runner_update(path: str, before: FileState, settings: dict) -> Plan[Run
     token_updated = apply_tokens(path, document, tokens)
     newline = "\r\n" if b"\r\n" in before.content else "\n"
     content = render(document, newline).encode("utf-8")
-    shown_after, secrets_after = redacted(document)
+    shown_after, secrets_after = redact(document)
     for runner in shown_after.get("runners", []):
         if str(runner.get("name", "")) in token_updated:
             # The diff shows that a token changed, never which.

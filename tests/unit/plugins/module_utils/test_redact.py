@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ansible_collections.multiarch.buildhost.plugins.module_utils._redact import REDACTED, mask, redact
-from ansible_collections.multiarch.buildhost.plugins.module_utils._runner_toml import parse, redacted, render
+from ansible_collections.multiarch.buildhost.plugins.module_utils._runner_toml import parse, render
 
 
 def test_config_json_headers_and_proxy_urls_are_masked():
@@ -18,7 +18,7 @@ def test_config_json_headers_and_proxy_urls_are_masked():
 def test_runner_environment_and_url_secrets_are_masked_in_the_rendered_toml():
     text = ('[[runners]]\n  name = "a"\n  url = "https://ci:url-pw@gitlab.example.com"\n'
             '  environment = ["DOCKER_AUTH_CONFIG={\\"auths\\": 1}", "FOO=bar"]\n')
-    shown, found = redacted(parse("config.toml", text.encode()))
+    shown, found = redact(parse("config.toml", text.encode()))
     out = render(shown)
     assert "url-pw" not in out and "auths" not in out and "FOO=bar" in out
     assert f"DOCKER_AUTH_CONFIG={REDACTED}" in out
