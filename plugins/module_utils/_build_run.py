@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 import time
 from typing import Any, Iterator
@@ -26,10 +27,11 @@ from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import
 from ansible_collections.multiarch.buildhost.plugins.module_utils._imagetools import image_platform_digests, read_image
 from ansible_collections.multiarch.buildhost.plugins.module_utils._owner import Owner
 from ansible_collections.multiarch.buildhost.plugins.module_utils._redact import mask
-from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import ROOT_DIRECTORY, Trust, open_parent
+from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import ROOT_DIRECTORY, Trust, open_parent, read_file
 
 # Attempts when the registry answers a push with a server error, and the pause before the second (doubled after).
 REGISTRY_ATTEMPTS = 3
+MAX_METADATA_BYTES = 1 << 20
 RETRY_DELAY_SECONDS = 5
 
 
@@ -75,9 +77,12 @@ def run_build(cli: DockerCli, owner: Owner, params: dict, check_mode: bool) -> d
 
     before = _pushed_images(cli, params) if params["push"] else None
     secrets = secret_values(params.get("secrets"))
-    fd, metadata_file = tempfile.mkstemp(prefix="buildx-metadata.", suffix=".json")
-    os.close(fd)
+    # buildx runs as the owner and writes its metadata file into a directory of theirs; it is read back through the
+    # safe layer (the owner could have swapped it for a link to a file of root's).
+    metadata_dir = tempfile.mkdtemp(prefix="buildx-metadata.")
+    metadata_file = os.path.join(metadata_dir, "metadata.json")
     try:
+        os.chown(metadata_dir, owner.uid, owner.gid)
         command = build_command(params, metadata_file)
         tail: list[str] = []
         with _log_writer(log_file, owner) as log:
@@ -98,10 +103,10 @@ def run_build(cli: DockerCli, owner: Owner, params: dict, check_mode: bool) -> d
                 if rc == 0 or not (params["push"] and registry_server_error("".join(tail))) or attempt == REGISTRY_ATTEMPTS:
                     break
                 time.sleep(RETRY_DELAY_SECONDS * attempt)
-        with open(metadata_file, encoding="utf-8") as handle:
-            metadata = parse_metadata(handle.read())
+        written = read_file(metadata_file, MAX_METADATA_BYTES, Trust.root_and(owner.uid, owner.gid))
+        metadata = parse_metadata(written.content.decode("utf-8", errors="replace"))
     finally:
-        os.unlink(metadata_file)
+        shutil.rmtree(metadata_dir, ignore_errors=True)  # rmtree never follows links
     if rc != 0:
         raise BuildFailed(f"the build failed (rc={rc}); full log in {log_file}\n{failure_summary(''.join(tail))}", **result)
 

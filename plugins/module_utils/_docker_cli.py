@@ -4,18 +4,16 @@
 """The one place that runs the docker CLI (and its buildx plugin) on the managed host."""
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
 from ansible_collections.multiarch.buildhost.plugins.module_utils._owner import Owner, owner_argument_spec, resolve_owner
-from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import hand_over_tree
 
 
 class DockerCliError(BuildhostError):
@@ -32,16 +30,22 @@ def user_client_argument_spec() -> dict[str, Any]:
     return dict(owner_argument_spec(), **docker_host_argument_spec())
 
 
+# What the CLI prints when its user may not open the daemon's socket.
+_SOCKET_DENIED = "permission denied while trying to connect to the docker daemon"
+
+
 @dataclass
 class DockerCli:
-    """Runs ``docker`` as root with a chosen user's client config (DOCKER_CONFIG) and daemon (DOCKER_HOST)."""
+    """Runs ``docker`` with a chosen user's client config (DOCKER_CONFIG) and daemon (DOCKER_HOST).
+
+    With RUN_AS the process runs as that user (their uid and all their groups), never as root in their tree.
+    """
 
     module: Any
     docker_config: str | None = None
     docker_host: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
-    # (uid, gid) of the user whose DOCKER_CONFIG this is: buildx writes state files there even when only reading.
-    owner_ids: tuple | None = None
+    run_as: Owner | None = None
 
     @property
     def binary(self) -> str | None:
@@ -55,27 +59,34 @@ class DockerCli:
             env["DOCKER_HOST"] = self.docker_host
         return env
 
-    def run(self, args: list[str], data: str | None = None, env: dict[str, str] | None = None, cwd: str | None = None) -> tuple[int, str, str]:
+    def _process_arguments(self, args: list[str], env: dict[str, str] | None, cwd: str | None) -> dict[str, Any]:
+        environ = dict(os.environ, LC_ALL="C", LANG="C")  # docker's messages are matched in English
+        if self.run_as is not None:
+            environ.update(self.run_as.process_environment())
+        environ.update(self.environment(), **(env or {}))
+        identity = self.run_as.process_identity() if self.run_as is not None else {}
         binary = self.binary
         if binary is None:
             raise DockerCliError("the docker CLI is not installed on this host")
-        environ = self.environment()
-        environ.update(env or {})
-        return self.module.run_command([binary] + args, data=data, environ_update=environ, cwd=cwd, expand_user_and_vars=False)
+        return dict(args=[binary] + args, env=environ, cwd=cwd, text=True, errors="replace", **identity)
+
+    def run(self, args: list[str], data: str | None = None, env: dict[str, str] | None = None, cwd: str | None = None) -> tuple[int, str, str]:
+        try:
+            done = subprocess.run(input=data, capture_output=True, stdin=None if data is not None else subprocess.DEVNULL,
+                                  check=False, **self._process_arguments(args, env, cwd))
+        except OSError as exc:
+            raise DockerCliError(f"docker {' '.join(args[:2])} could not be started: {exc.strerror}") from exc
+        return done.returncode, done.stdout, done.stderr
 
     def stream(self, args: list[str], sink: Callable[[str], None], env: dict[str, str] | None = None,
                cwd: str | None = None) -> int:
         """Run docker ARGS, handing each line of its output (stdout and stderr merged) to SINK as it comes.
 
-        For long builds whose log must be followed while they run; run_command only returns at the end.
+        For long builds whose log must be followed while they run; run() only returns at the end.
         """
-        binary = self.binary
-        if binary is None:
-            raise DockerCliError("the docker CLI is not installed on this host")
-        environ = dict(os.environ, **self.environment(), **(env or {}))
         try:
-            process = subprocess.Popen([binary] + args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       env=environ, cwd=cwd, text=True, errors="replace", bufsize=1)
+            process = subprocess.Popen(stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                       bufsize=1, **self._process_arguments(args, env, cwd))
         except OSError as exc:
             raise DockerCliError(f"docker {' '.join(args[:2])} could not be started: {exc.strerror}") from exc
         output = process.stdout  # always set: stdout=PIPE
@@ -84,16 +95,17 @@ class DockerCli:
                 sink(line)
         return process.wait()
 
-    def hand_back_to_owner(self) -> None:
-        """docker ran as root with the owner's DOCKER_CONFIG: give what it wrote there (buildx state, contexts)
-        back to the owner, or their own docker commands fail on root-owned files."""
-        if self.docker_config and self.owner_ids is not None:
-            hand_over_tree(self.docker_config, ("buildx", "contexts"), *self.owner_ids)
+    def explain(self, message: str) -> str:
+        """MESSAGE, with the remedy when the user may not reach the daemon (the usual cause: not in docker's group)."""
+        if self.run_as is not None and _SOCKET_DENIED in message.lower():
+            return (f"{message}\n{self.run_as.name} may not use the Docker daemon: add them to its group (the"
+                    " multiarch.buildhost.docker role's docker_users does), or give the module another owner")
+        return message
 
     def checked(self, args: list[str], **kwargs: Any) -> str:
         rc, out, err = self.run(args, **kwargs)
         if rc != 0:
-            raise DockerCliError(f"docker {' '.join(args)} failed (rc={rc}): {(err or out).strip()}")
+            raise DockerCliError(self.explain(f"docker {' '.join(args)} failed (rc={rc}): {(err or out).strip()}"))
         return out
 
     def json(self, args: list[str]) -> Any:
@@ -104,16 +116,10 @@ class DockerCli:
             raise DockerCliError(f"docker {' '.join(args)} did not print JSON: {out[:200]!r}") from exc
 
 
-@contextlib.contextmanager
-def user_docker_cli(module: Any, owner: Owner | None = None) -> Iterator[DockerCli]:
-    """The docker CLI with OWNER's client configuration (default: O(owner)) and O(docker_host).
-
-    On the way out, whatever docker wrote into the owner's configuration is handed back to them.
-    """
+def user_docker_cli(module: Any, owner: Owner | None = None) -> DockerCli:
+    """The docker CLI run as OWNER (default: O(owner)) with their client configuration, against O(docker_host)."""
     owner = owner or resolve_owner(module.params.get("owner"))
-    cli = DockerCli(module, docker_config=owner.docker_config_dir, docker_host=module.params.get("docker_host"),
-                    owner_ids=(owner.uid, owner.gid))
-    try:
-        yield cli
-    finally:
-        cli.hand_back_to_owner()
+    if not os.path.isdir(owner.home):
+        raise DockerCliError(f"{owner.name}'s home directory {owner.home} does not exist; the docker CLI and buildx keep"
+                             " their state under ~/.docker, so give the module an owner with a home")
+    return DockerCli(module, docker_config=owner.docker_config_dir, docker_host=module.params.get("docker_host"), run_as=owner)

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: multiarch.buildhost contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The user whose Docker client state (config.json, buildx builders) a module manages."""
+"""The user whose Docker client state (config.json, buildx builders) a module manages, and how to act as them."""
 from __future__ import annotations
 
 import os
@@ -35,6 +35,24 @@ class Owner:
     @property
     def docker_config_path(self) -> str:
         return os.path.join(self.docker_config_dir, "config.json")
+
+    def process_identity(self) -> dict[str, Any]:
+        """subprocess keyword arguments that run a program as this user, with all their groups (docker among them).
+
+        Empty when the module already runs as them. Programs that read and write the user's own tree (the docker
+        CLI with its plugins, contexts and buildx state) run as the user: as root they would load the user's
+        plugins with root's rights and follow whatever links the user planted.
+        """
+        if os.geteuid() == self.uid:
+            return {}
+        if os.geteuid() != 0:
+            raise UnknownOwner(f"running docker as {self.name} needs root (become: true); the module runs as uid"
+                               f" {os.geteuid()}")
+        return dict(user=self.uid, group=self.gid, extra_groups=os.getgrouplist(self.name, self.gid))
+
+    def process_environment(self) -> dict[str, str]:
+        """The variables a login as this user would set, so that nothing of root's (HOME) leaks into their tools."""
+        return dict(HOME=self.home, USER=self.name, LOGNAME=self.name)
 
 
 def resolve_owner(name: str | None) -> Owner:

@@ -14,8 +14,8 @@ Rules (the threat model is in docs/reliability.md):
   other than root's or the owner's;
 - a symbolic link is followed only where root alone could have made it (in a directory of root's that nobody else
   can write); anywhere else it is refused, and the last component is never followed;
-- the file itself must be a regular file; in a directory the user controls it must belong to a trusted user and
-  have a single link (a hard link could otherwise smuggle in a file of root's).
+- the file itself must be a regular file; in a directory the user controls it must belong to that user and have a
+  single link (a hard link, even one left behind after root replaced the original, could smuggle in root's file).
 """
 from __future__ import annotations
 
@@ -247,12 +247,16 @@ class OpenedParent:
             if not stat.S_ISREG(st.st_mode):
                 raise FileRefused(f"{self.path} is not a regular file")
             if not self.root_only:
-                if st.st_uid not in self.trust.uids:
-                    raise FileRefused(f"{self.path} belongs to {_who(st.st_uid)}, not to root or the file's owner;"
-                                      f" refusing to read it")
                 if st.st_nlink != 1:
                     raise FileRefused(f"{self.path} has {st.st_nlink} hard links; in a directory another user controls"
                                       f" that may be someone else's file, so it is refused")
+                # Only the directory's owner's own files: a file of anyone else's (root's included) in a directory
+                # the owner controls may be a hard link they kept after the original was replaced.
+                directory_owner = os.fstat(self.fd).st_uid
+                if st.st_uid != directory_owner:
+                    raise FileRefused(f"{self.path} belongs to {_who(st.st_uid)} but sits in a directory of"
+                                      f" {_who(directory_owner)}'s, who could have linked it there; refusing to read"
+                                      f" it (if it is theirs: chown {_who(directory_owner)} {self.path})")
             if st.st_size > max_bytes:
                 raise FileRefused(f"{self.path} is {st.st_size} bytes, larger than the {max_bytes} bytes such a"
                                   f" configuration file can reasonably be; check what it holds")
@@ -390,35 +394,6 @@ def open_directory(path: str, trust: Trust) -> Iterator[int | None]:
             yield fd
         finally:
             os.close(fd)
-
-
-def hand_over_tree(path: str, subdirectories: tuple[str, ...], uid: int, gid: int) -> None:
-    """Give PATH and everything below its SUBDIRECTORIES to UID:GID, never following a link.
-
-    Used after the docker CLI ran as root with a user's DOCKER_CONFIG. The walk holds directory descriptors
-    (os.fwalk), so a directory swapped for a link meanwhile is not descended into, and chown never follows links.
-    """
-    with open_directory(path, Trust.root_and(uid, gid)) as top:
-        if top is None:
-            return
-        if os.fstat(top).st_uid != uid:
-            os.fchown(top, uid, gid)
-        for sub in subdirectories:
-            try:
-                sub_st = os.stat(sub, dir_fd=top, follow_symlinks=False)
-            except FileNotFoundError:
-                continue
-            if not stat.S_ISDIR(sub_st.st_mode):
-                continue
-            if sub_st.st_uid != uid:
-                os.chown(sub, uid, gid, dir_fd=top, follow_symlinks=False)
-            for _root, dirs, files, dir_fd in os.fwalk(sub, dir_fd=top, follow_symlinks=False):
-                for name in dirs + files:
-                    entry = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-                    # Only what docker (root) wrote, and never a file with a second link: a hard link the user
-                    # planted to a file of root's would otherwise be handed to them.
-                    if entry.st_uid == 0 and (stat.S_ISDIR(entry.st_mode) or entry.st_nlink == 1):
-                        os.chown(name, uid, gid, dir_fd=dir_fd, follow_symlinks=False)
 
 
 def read_file(path: str, max_bytes: int, trust: Trust = Trust()) -> FileState:

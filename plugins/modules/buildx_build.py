@@ -220,8 +220,8 @@ def main() -> None:
     )
     try:
         owner = resolve_owner(module.params["owner"])
-        with user_docker_cli(module, owner) as cli:
-            result = run_build(cli, owner, module.params, module.check_mode)
+        cli = user_docker_cli(module, owner)
+        result = run_build(cli, owner, module.params, module.check_mode)
     except BuildhostError as exc:
         module.fail_json(msg=f"buildx_build: {exc}", **exc.details)
     module.exit_json(**result)

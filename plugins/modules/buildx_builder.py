@@ -180,11 +180,11 @@ def main() -> None:
     try:
         validate_name(p["name"])
         owner = resolve_owner(p["owner"])
-        with user_docker_cli(module, owner) as cli:
-            manager = BuilderManager(module, cli, owner)
-            before = manager.read(p["name"])
-            changed, actions = manager.converge(p, module.check_mode)
-            after = manager.read(p["name"]) if not module.check_mode else before
+        cli = user_docker_cli(module, owner)
+        manager = BuilderManager(module, cli, owner)
+        before = manager.read(p["name"])
+        changed, actions = manager.converge(p, module.check_mode)
+        after = manager.read(p["name"]) if not module.check_mode else before
     except BuildhostError as exc:
         module.fail_json(msg=f"buildx_builder: {exc}")
     result = dict(changed=changed, actions=actions, builder=after.as_result() if after else None)

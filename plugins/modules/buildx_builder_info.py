@@ -64,14 +64,14 @@ def main() -> None:
     )
     try:
         owner = resolve_owner(module.params["owner"])
-        with user_docker_cli(module, owner) as cli:
-            manager = BuilderManager(module, cli, owner)
-            current = manager.current_name()
-            builders = []
-            for builder in manager.list_builders():
-                running = any(node.status == "running" for node in builder.nodes)
-                cache = manager.cache_usage(builder.name) if running and module.params["cache_usage"] else None
-                builders.append(dict(builder.as_result(), current=builder.name == current, cache=cache))
+        cli = user_docker_cli(module, owner)
+        manager = BuilderManager(module, cli, owner)
+        current = manager.current_name()
+        builders = []
+        for builder in manager.list_builders():
+            running = any(node.status == "running" for node in builder.nodes)
+            cache = manager.cache_usage(builder.name) if running and module.params["cache_usage"] else None
+            builders.append(dict(builder.as_result(), current=builder.name == current, cache=cache))
     except BuildhostError as exc:
         module.fail_json(msg=f"buildx_builder_info: {exc}")
     module.exit_json(changed=False, builders=builders, current=current)

@@ -83,8 +83,8 @@ def main() -> None:
         supports_check_mode=True,
     )
     try:
-        with user_docker_cli(module) as cli:
-            result = read_image(cli, module.params["name"])
+        cli = user_docker_cli(module)
+        result = read_image(cli, module.params["name"])
     except BuildhostError as exc:
         module.fail_json(msg=f"imagetools_info: {module.params['name']}: {exc}")
     module.exit_json(changed=False, **result)

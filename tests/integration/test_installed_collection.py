@@ -35,10 +35,12 @@ def test_built_collection_installs_and_runs_its_playbooks_by_name(tmp_path):
 
 
 def test_module_defaults_set_owner_and_docker_host_once_for_the_docker_client_group(tmp_path):
+    # An owner with a home: the CLI runs as them, and buildx keeps state in ~/.docker even to inspect an image.
+    subprocess.run(["useradd", "--create-home", "mbh-dave"], check=False, capture_output=True)
     playbook = tmp_path / "play.yml"
     playbook.write_text(
         "- hosts: localhost\n  gather_facts: false\n"
-        "  module_defaults:\n    group/multiarch.buildhost.docker_client:\n      owner: nobody\n"
+        "  module_defaults:\n    group/multiarch.buildhost.docker_client:\n      owner: mbh-dave\n"
         "      docker_host: unix:///nonexistent.sock\n"
         "  tasks:\n    - multiarch.buildhost.imagetools_info:\n        name: 127.0.0.1:5000/mbh-test/absent:1\n")
     env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_PYTHON_INTERPRETER=sys.executable,
@@ -47,7 +49,7 @@ def test_module_defaults_set_owner_and_docker_host_once_for_the_docker_client_gr
                          capture_output=True, text=True, env=env, cwd=tmp_path, check=False)
     assert ran.returncode == 0, ran.stdout[-2000:]
     task = json.loads(ran.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
-    assert task["invocation"]["module_args"]["owner"] == "nobody"
+    assert task["invocation"]["module_args"]["owner"] == "mbh-dave"
     assert task["invocation"]["module_args"]["docker_host"] == "unix:///nonexistent.sock"
     assert task["exists"] is False
 

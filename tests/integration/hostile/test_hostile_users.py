@@ -6,6 +6,7 @@ with become runs it. What must hold: the decoy is never read into a result, neve
 """
 from __future__ import annotations
 
+import grp
 import os
 import pwd
 import shutil
@@ -238,19 +239,81 @@ def test_a_racing_owner_never_gets_roots_credentials(run_module, alice, decoy, r
     assert decoy(), "root's file was changed"
 
 
-def test_the_ownership_hand_back_never_gives_away_a_hard_linked_file_of_roots(alice, decoy, reliability):
-    from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import hand_over_tree
+def test_a_stale_hard_link_to_roots_replaced_file_is_refused(run_module, alice, decoy, reliability):
+    # Alice linked root's config.json into her ~/.docker (fs.protected_hardlinks=0; root makes the link here to stand
+    # for that), then root replaced the original by rename: her link is now the only one, so the single-link rule
+    # alone would let root's old credentials through.
+    planted = os.path.join(alice.pw_dir, ".docker", "config.json")
+    os.unlink(planted)
+    os.link(DECOY, planted)
+    replacement = DECOY + ".new"
+    with open(replacement, "wb") as handle:
+        handle.write(DECOY_CONTENT)
+    os.chmod(replacement, 0o600)
+    os.rename(replacement, DECOY)
+    assert os.stat(planted).st_nlink == 1
+    result = run_module("docker_cli_config", {"owner": ALICE, "settings": {"proxies": {}}})
+    st = os.stat(planted)
+    ok = result.failed and "belongs to root" in result["msg"] and not leaked(result) and st.st_uid == 0 and decoy()
+    reliability.tried("hostile user: a stale hard link to root's replaced config.json", ok=ok)
+    assert result.failed and "belongs to root" in result["msg"], result
+    assert not leaked(result) and st.st_uid == 0, "root's old file must be neither read nor handed to alice"
+    os.unlink(planted)
 
-    # What docker leaves after running as root with alice's DOCKER_CONFIG: root-owned state in ~/.docker/buildx.
-    buildx = os.path.join(alice.pw_dir, ".docker", "buildx")
-    os.makedirs(os.path.join(buildx, "instances"))
-    with open(os.path.join(buildx, "instances", "b"), "w") as handle:
-        handle.write("{}")
-    # fs.protected_hardlinks=1 stops alice from linking root's file herself; root makes the link to stand for hosts
-    # where it is off.
-    os.link(DECOY, os.path.join(buildx, "planted"))
-    hand_over_tree(os.path.join(alice.pw_dir, ".docker"), ("buildx", "contexts"), alice.pw_uid, alice.pw_gid)
-    ok = decoy() and os.stat(os.path.join(buildx, "instances", "b")).st_uid == alice.pw_uid
-    reliability.tried("hostile user: a hard link to root's file in ~/.docker/buildx (ownership hand-back)", ok=ok)
-    os.unlink(os.path.join(buildx, "planted"))
-    assert ok, "root's file must stay root's, and docker's state must become alice's"
+
+def test_the_users_cli_plugin_runs_as_the_user_never_as_root(run_module, alice, reliability):
+    # The docker CLI loads plugins from ~/.docker/cli-plugins before the system's: alice's own docker-buildx would
+    # run with root's rights if the modules ran docker as root in her tree.
+    ran_as = os.path.join(alice.pw_dir, "ran-as")
+    as_user(ALICE, f"""rm -f {ran_as}; mkdir -p ~/.docker/cli-plugins && cat > ~/.docker/cli-plugins/docker-buildx <<'EOS'
+#!/bin/sh
+id -u >> {ran_as}
+if [ "$1" = docker-cli-plugin-metadata ]; then echo '{{"SchemaVersion":"0.1.0","Vendor":"mbh-alice","Version":"0"}}'; fi
+exit 0
+EOS
+chmod 755 ~/.docker/cli-plugins/docker-buildx""")
+    result = run_module("buildx_builder_info", {"owner": ALICE, "cache_usage": False})
+    with open(ran_as) as handle:
+        uids = {int(line) for line in handle if line.strip()}
+    ok = bool(uids) and uids == {alice.pw_uid}
+    reliability.tried("hostile user: alice's own docker-buildx plugin (must run as alice)", ok=ok)
+    assert uids, f"the plugin never ran, so this proves nothing: {result}"
+    assert uids == {alice.pw_uid}, f"alice's plugin ran as uid(s) {sorted(uids)}"
+
+
+@pytest.fixture
+def docker_user(users):
+    """mbh-carol, allowed on the lab daemon through a group of her own (the lab socket is root:root 0660)."""
+    entry = _ensure_user("mbh-carol")
+    subprocess.run(["groupadd", "-f", "mbh-docker"], check=True)
+    subprocess.run(["usermod", "-aG", "mbh-docker", "mbh-carol"], check=True)
+    shutil.rmtree(os.path.join(entry.pw_dir, ".docker"), ignore_errors=True)
+    socket = "/var/run/docker.sock"
+    before = os.stat(socket).st_gid
+    os.chown(socket, -1, grp.getgrnam("mbh-docker").gr_gid)
+    yield entry
+    os.chown(socket, -1, before)
+
+
+def test_builders_are_made_by_the_user_and_all_their_state_is_theirs(run_module, docker_user, alice, reliability):
+    name = "mbh-carol-builder"
+    try:
+        created = run_module("buildx_builder", {"owner": "mbh-carol", "name": name, "driver": "docker-container",
+                                                "use": True})
+        listed = run_module("buildx_builder_info", {"owner": "mbh-carol", "cache_usage": False})
+        strangers = []
+        for root, dirs, files in os.walk(os.path.join(docker_user.pw_dir, ".docker")):
+            for entry in dirs + files:
+                if os.lstat(os.path.join(root, entry)).st_uid != docker_user.pw_uid:
+                    strangers.append(os.path.join(root, entry))
+        # Alice is not in any group that may use the daemon: a clear message, not docker's alone.
+        refused = run_module("buildx_builder", {"owner": ALICE, "name": name, "bootstrap": True})
+    finally:
+        run_module("buildx_builder", {"owner": "mbh-carol", "name": name, "state": "absent"})
+    ok = not created.failed and listed["current"] == name and not strangers \
+        and refused.failed and "add them to its group" in refused["msg"]
+    reliability.tried("docker runs as the owner: state theirs, no daemon access explained", ok=ok)
+    assert not created.failed, created
+    assert listed["current"] == name, listed
+    assert not strangers, f"not mbh-carol's: {strangers}"
+    assert refused.failed and "mbh-alice may not use the Docker daemon" in refused["msg"], refused
