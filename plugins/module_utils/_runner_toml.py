@@ -26,8 +26,11 @@ DOCKER_INTEGER_KEYS = frozenset({"cpu_shares", "network_mtu", "oom_score_adjust"
                                  "wait_for_services_timeout"})
 DOCKER_BOOLEAN_KEYS = frozenset({"disable_cache", "disable_entrypoint_overwrite", "enable_ipv6", "oom_kill_disable",
                                  "privileged", "services_privileged", "tls_verify"})
-# What runner_settings may set for one runner; `docker` holds that runner's own [runners.docker] keys.
-RUNNER_SETTING_KEYS = ("limit", "request_concurrency", "docker")
+# What runner_settings may set for one runner; `docker` holds that runner's own [runners.docker] keys, `environment`
+# the job variables ([[runners]] environment, NAME=value) it must have.
+RUNNER_SETTING_KEYS = ("limit", "request_concurrency", "environment", "docker")
+# A job variable as GitLab Runner reads one from `environment`: NAME=value.
+ENVIRONMENT_ENTRY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)", re.DOTALL)
 # GitLab Runner's "no time" (Go's zero time.Time), which it writes itself for a token that does not expire.
 UNKNOWN_TIME = datetime(1, 1, 1, tzinfo=timezone.utc)
 PRIVILEGE_KEYS = ("privileged", "services_privileged", "allowed_privileged_images", "allowed_privileged_services")
@@ -73,6 +76,10 @@ def _check_shape(path: str, document) -> None:
         if docker is not None and not isinstance(docker, dict):
             raise RunnerConfigError(f"{path}: runner {str(runner.get('name', '?'))!r} has a 'docker' key that is not a"
                                     f" table ([runners.docker]), found {type(docker).__name__}")
+        environment = runner.get("environment")
+        if environment is not None and not isinstance(environment, list):
+            raise RunnerConfigError(f"{path}: runner {str(runner.get('name', '?'))!r} has an environment that is not an"
+                                    f" array, found {type(environment).__name__}")
         volumes = (docker or {}).get("volumes")
         if volumes is not None and not isinstance(volumes, list):
             raise RunnerConfigError(f"{path}: runner {str(runner.get('name', '?'))!r} has [runners.docker] volumes that"
@@ -186,6 +193,27 @@ def _apply_docker(runner, wanted: dict, ensured_volumes: list) -> bool:
     return touched
 
 
+def _apply_environment(runner, wanted: list[str]) -> bool:
+    """Make the runner's environment hold each NAME=value in WANTED: an entry of the same name is replaced where it
+    stands, a new one appended, and entries of other names are kept (set by hand, or by GitLab Runner itself)."""
+    if not wanted:
+        return False
+    values = {ENVIRONMENT_ENTRY.match(entry).group(1): entry for entry in wanted}  # checked: the last of a name wins
+    existing = [str(entry) for entry in runner.get("environment", [])]
+    merged, placed = [], set()
+    for entry in existing:
+        match = ENVIRONMENT_ENTRY.match(entry)
+        name = match.group(1) if match else None
+        if name in values:
+            if name not in placed:
+                merged.append(values[name])
+                placed.add(name)
+        else:
+            merged.append(entry)
+    merged += [entry for name, entry in values.items() if name not in placed]
+    return _set(runner, "environment", merged)
+
+
 def apply_settings(document, runners: list, settings: dict, per_runner: dict | None = None) -> list[str]:
     """Apply SETTINGS to RUNNERS (and the global concurrent), and PER_RUNNER (name -> checked settings, see
     check_runner_settings) to the runners of that name, over SETTINGS; returns the names of runners that changed."""
@@ -205,6 +233,7 @@ def apply_settings(document, runners: list, settings: dict, per_runner: dict | N
         for key in ("limit", "request_concurrency"):
             if own.get(key) is not None:
                 touched |= _set(runner, key, own[key])
+        touched |= _apply_environment(runner, own.get("environment") or [])
         if id(runner) in selected:
             touched |= _apply_docker(runner, _docker_settings(settings, own.get("docker")), ensured_volumes)
         else:
@@ -257,8 +286,22 @@ def check_docker_settings(where: str, docker: Any) -> dict:
     return checked
 
 
+def check_environment(where: str, environment: Any) -> list[str]:
+    """Job variables as GitLab Runner reads them: a list of NAME=value strings."""
+    if not isinstance(environment, list):
+        raise RunnerConfigError(f"{where} must be a list of NAME=value strings, not {_describe(environment)}")
+    for entry in environment:
+        if not isinstance(entry, str) or not ENVIRONMENT_ENTRY.fullmatch(entry):
+            # Only a name is ever shown: the entry may hold a secret.
+            name = entry.split("=", 1)[0] if isinstance(entry, str) else ""
+            shown = f" ({name!r})" if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) else ""
+            raise RunnerConfigError(f"{where} has an entry{shown} that is not NAME=value, NAME made of letters, digits"
+                                    " and underscores")
+    return list(environment)
+
+
 def check_runner_settings(runner_settings: Any) -> dict[str, dict]:
-    """runner_settings (name -> limit, request_concurrency, docker) checked and typed, before anything is changed."""
+    """runner_settings (name -> limit, request_concurrency, environment, docker) checked and typed, before anything is changed."""
     checked: dict[str, dict] = {}
     for name, own in (runner_settings or {}).items():
         where = f"runner_settings[{name!r}]"
@@ -274,6 +317,8 @@ def check_runner_settings(runner_settings: Any) -> dict[str, dict]:
             entry["limit"] = _integer(f"{where}.limit", own["limit"], minimum=0)
         if own.get("request_concurrency") is not None:
             entry["request_concurrency"] = _integer(f"{where}.request_concurrency", own["request_concurrency"], minimum=1)
+        if own.get("environment"):
+            entry["environment"] = check_environment(f"{where}.environment", own["environment"])
         if own.get("docker"):
             entry["docker"] = check_docker_settings(f"{where}.docker", own["docker"])
         checked[str(name)] = entry

@@ -71,7 +71,8 @@ options:
       - Settings of single runners, by runner name, applied over O(docker) and the privilege options.
       - C(limit) is how many jobs that runner runs at once (V(0) is no limit); C(request_concurrency) how many job
         requests it makes to GitLab at once (at least V(1)); C(docker) is a dictionary of that runner's own
-        C([runners.docker]) keys, for example C(network_mtu).
+        C([runners.docker]) keys, for example C(network_mtu); C(environment) is a list of C(NAME=value) job
+        variables the runner must have (an entry of the same name is replaced where it stands, other entries are kept).
       - C(network_mtu) sets the MTU of the network GitLab Runner creates for each job when the C(FF_NETWORK_PER_BUILD)
         feature flag is on. It must match the path to the outside (GitLab's hosted runners use V(1360)); with
         Docker-in-Docker the inner daemon must be started with the same C(--mtu) too (the C(docker:dind) service's

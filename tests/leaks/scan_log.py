@@ -11,6 +11,7 @@ password. Exit status 1 on a leak or a missing proof, 2 on bad usage.
 from __future__ import annotations
 
 import base64
+import glob
 import os
 import re
 import sys
@@ -42,6 +43,19 @@ class Scenario:
     secrets: tuple[Secret, ...] = ()
     # Regular expressions the log must match, proving the secret-handling paths ran with -vvv and diffs.
     proof: tuple[str, ...] = ()
+    # Private keys the scenario made (PEM files under the repository, found by this glob after the run): every
+    # base64 line of their bodies is a secret. None found is a missing proof.
+    key_files: str = ""
+
+
+def key_secrets(pattern: str, repo: str = REPO) -> list[Secret]:
+    found = []
+    for path in sorted(glob.glob(os.path.join(repo, pattern), recursive=True)):
+        with open(path, encoding="ascii", errors="replace") as handle:
+            body = [line.strip() for line in handle if line.strip() and not line.startswith("-----")]
+        # A 64-character line of a key is unique to it; the short last line could occur by chance.
+        found.extend(Secret(line, os.path.relpath(path, repo)) for line in body if len(line) >= 32)
+    return found
 
 
 VERBOSE_PROOF = (r"ESTABLISH DOCKER CONNECTION FOR USER", r'"invocation": \{')
@@ -71,12 +85,19 @@ SCENARIOS = {
         secrets=(*RUNNER_SECRETS, Secret("glrt-scenarioRegistrationToken", "molecule/gitlab_runner/molecule.yml"),
                  # The token reset in GitLab that the role writes over the fixture's, and the runner it unregisters.
                  Secret("glrt-t1_ROTATEDdockerRunnerToken", "molecule/gitlab_runner/molecule.yml"),
-                 Secret("glrt-t4_SECRETretiredRunnerToken", LIFECYCLE_FIXTURE)),
+                 Secret("glrt-t4_SECRETretiredRunnerToken", LIFECYCLE_FIXTURE),
+                 # Registered for real in the scenario: it reached the log through the environment keyword before.
+                 Secret("glrt-unprivilegedBuildkitToken", "molecule/gitlab_runner/molecule.yml")),
         proof=RUNNER_PROOF + (r"TASK \[multiarch\.buildhost\.gitlab_runner : Register each missing runner",)),
     "buildkit": Scenario(
         secrets=(Secret("buildkit-scenario-pass", "molecule/buildkit/molecule.yml", username="ci"),),
         proof=LOGIN_PROOF),
     "buildx": Scenario(),
+    # The fleet's CA key (controller) and each host's server and client keys (fetched by verify.yml).
+    "fleet": Scenario(
+        proof=(r"TASK \[multiarch\.buildhost\.buildkit : Make the private key",
+               r"TASK \[multiarch\.buildhost\.buildkit : Sign it with the fleet's CA"),
+        key_files="build/fleet-pki/**/*.key"),
     "docker": Scenario(),
     "qemu": Scenario(),
     # A dry run on a fresh host: no registry login, no runner token.
@@ -133,10 +154,15 @@ def missing_proof(plain: str, scenario: Scenario) -> list[str]:
 
 def scan(scenario_name: str, text: str) -> tuple[list[str], list[str], int]:
     """(leaks, missing proof patterns, number of forms searched)."""
-    secrets = all_secrets()
+    scenario = SCENARIOS[scenario_name]
+    keys = key_secrets(scenario.key_files) if scenario.key_files else []
+    secrets = all_secrets() + keys
     forms = sum(len(secret.forms()) for secret in secrets)
     plain = ANSI_ESCAPE.sub("", text)
-    return leaks(plain, secrets), missing_proof(plain, SCENARIOS[scenario_name]), forms
+    missing = missing_proof(plain, scenario)
+    if scenario.key_files and not keys:
+        missing.append(f"no private key matched {scenario.key_files}")
+    return leaks(plain, secrets), missing, forms
 
 
 def main(argv: list[str]) -> int:

@@ -88,3 +88,16 @@ def test_main_fails_on_a_leak(tmp_path, capsys):
 def test_a_task_name_folded_by_molecule_still_proves_the_path_ran():
     folded = CLEAN_BUILD_LOG.replace("Log in to the registry", "Log in to\n  │   the registry").replace("\n", "\n  │ ")
     assert scan_log.scan("build", folded)[1] == []
+
+
+def test_generated_private_keys_are_searched_line_by_line(tmp_path):
+    key_secrets, leaks = scan_log.key_secrets, scan_log.leaks
+
+    key = tmp_path / "pki" / "host" / "server.key"
+    key.parent.mkdir(parents=True)
+    body = ["MHcCAQEEIB0nVbJ9fZ4yq7Xj0mV0b8H7xkT1YwS9oJrQm4c5Yy0BoAoGCCqGSM49", "AwEHoUQDQgAE7nC0xYc1xJv6r3Z0W2cC", "short"]
+    key.write_text("-----BEGIN EC PRIVATE KEY-----\n" + "\n".join(body) + "\n-----END EC PRIVATE KEY-----\n")
+    secrets = key_secrets("pki/**/*.key", repo=str(tmp_path))
+    assert [secret.value for secret in secrets] == body[:2]
+    assert leaks('"content": "' + body[0] + '"', secrets)
+    assert not leaks("nothing here", secrets)

@@ -64,6 +64,29 @@ def test_per_runner_settings_twice_change_nothing_and_duplicate_nothing():
     assert text.count("limit = ") == 2 and text.count("network_mtu") == 1 and text.count("request_concurrency") == 1
 
 
+def test_environment_entries_are_merged_by_name_and_settle():
+    first = plan(fixture(), runner_settings={"multiarch-docker": {"environment": ["BUILDKIT_HOST=tcp://old:1234", "KEEP=1"]}})
+    wanted = {"runner_settings": {"multiarch-docker": {"environment": ["BUILDKIT_HOST=tcp://b-01:1234", "NEW=x=y"]}}}
+    merged = plan(first.content, **wanted)
+    again = plan(merged.content, **wanted)
+    assert runners(merged.content)["multiarch-docker"]["environment"] == [
+        "FF_NETWORK_PER_BUILD=true", "BUILDKIT_HOST=tcp://b-01:1234", "KEEP=1", "NEW=x=y"]  # the fixture's own first
+    assert merged.changed and not again.changed and again.content == merged.content
+    assert "environment" not in runners(merged.content)["shell-runner"]
+
+
+@pytest.mark.parametrize("environment", [["NOEQUALS"], ["1BAD=x"], "A=1", [3]])
+def test_an_environment_that_is_not_name_value_strings_is_refused(environment):
+    with pytest.raises(RunnerConfigError, match="NAME=value"):
+        plan(fixture(), runner_settings={"multiarch-docker": {"environment": environment}})
+
+
+def test_a_secret_in_a_malformed_environment_entry_is_never_shown():
+    with pytest.raises(RunnerConfigError) as refused:
+        plan(fixture(), runner_settings={"multiarch-docker": {"environment": ["TOKEN s3cr3t-value"]}})
+    assert "s3cr3t-value" not in str(refused.value)
+
+
 def test_new_keys_line_up_with_their_neighbours():
     text = plan(fixture(), runner_settings={"multiarch-docker": {"limit": 4, "docker": {"network_mtu": 1360}}}).content.decode()
     assert "\n  limit = 4\n" in text and "\n    network_mtu = 1360\n" in text
