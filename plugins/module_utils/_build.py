@@ -44,7 +44,8 @@ def default_log_file(params: dict) -> str:
     return os.path.join(DEFAULT_LOG_DIR, re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") + ".log")
 
 
-def build_command(params: dict, metadata_file: str) -> BuildCommand:
+def build_command(params: dict, metadata_file: str, output: str | None = None) -> BuildCommand:
+    """The buildx build command for PARAMS, with OUTPUT (an C(--output) exporter) when given."""
     argv = ["buildx", "build", "--progress", "plain", "--metadata-file", metadata_file]
     env = {}
     if params.get("builder"):
@@ -86,6 +87,8 @@ def build_command(params: dict, metadata_file: str) -> BuildCommand:
         argv.append("--pull")
     if params.get("no_cache"):
         argv.append("--no-cache")
+    if output:
+        argv += ["--output", output]
     argv.append(params["path"])
     return BuildCommand(argv, env)
 

@@ -86,6 +86,27 @@ options:
     type: list
     elements: str
     default: []
+  cache_per_platform:
+    description:
+      - Give every platform its own build and its own registry cache, for builders with one BuildKit node per platform
+        (the V(remote) driver, or appended nodes). A single multi-platform build on such a builder lets each node write
+        its cache to the same C(type=registry) ref, the last one overwriting the others, so every platform but one
+        rebuilds from scratch next time.
+      - With V(true), every C(type=registry) entry of O(cache_from) and O(cache_to) gets the platform appended to its
+        ref's tag, a C(/) becoming C(-); a ref without a tag counts as C(latest). So
+        V(type=registry,ref=registry.example/app:buildcache,mode=max) becomes
+        V(type=registry,ref=registry.example/app:buildcache-linux-arm64,mode=max) for V(linux/arm64) and
+        V(ref=registry.example/app) becomes V(ref=registry.example/app:latest-linux-arm64). Other entries (a bare image
+        reference, C(type=inline), C(type=local), ...) are kept as they are. A ref pinned by digest is refused.
+      - With two or more O(platforms) (O(push) required), the platforms are built at once, one C(docker buildx build)
+        each, every image pushed by digest to the first tag's repository, then joined into one index under every tag
+        with C(docker buildx imagetools create). Their output goes to the one O(log_file), each line prefixed with its
+        platform in brackets, for example C([linux/arm64]). If any platform fails, the task fails with that platform's
+        failing step and last lines, and no tag is moved.
+      - With one platform, the one build uses that platform's refs, so the cache is the same whether a platform is
+        built alone or with others.
+    type: bool
+    default: false
   inline_cache:
     description: Embed the cache in the pushed image (C(BUILDKIT_INLINE_CACHE=1)), so later builds can use it through O(cache_from).
     type: bool
@@ -142,6 +163,21 @@ EXAMPLES = r"""
       - id: npmrc
         value: "{{ vault_npm_token }}"
     owner: builder
+
+- name: Build on a builder with one node per platform, each platform keeping its own registry cache
+  multiarch.buildhost.buildx_build:
+    path: /srv/app
+    tags: [registry.example.com/team/app:1.2, registry.example.com/team/app:latest]
+    platforms: [linux/amd64, linux/arm64]
+    builder: remote-nodes
+    push: true
+    cache_per_platform: true
+    # read and written as ...:buildcache-linux-amd64 and ...:buildcache-linux-arm64
+    cache_from:
+      - "type=registry,ref=registry.example.com/team/app:buildcache"
+    cache_to:
+      - "type=registry,ref=registry.example.com/team/app:buildcache,mode=max"
+    owner: builder
 """
 
 RETURN = r"""
@@ -154,11 +190,16 @@ previous_digest:
   returned: success
   type: str
 metadata:
-  description: The build's metadata file, as buildx wrote it.
+  description:
+    - The build's metadata file, as buildx wrote it.
+    - With O(cache_per_platform) and two or more platforms, each platform's metadata file, by platform.
   returned: success
   type: dict
 command:
-  description: The command that ran (in check mode, would run); secrets appear only as environment variable names.
+  description:
+    - The command that ran (in check mode, would run); secrets appear only as environment variable names.
+    - With O(cache_per_platform) and two or more platforms, one line per platform's build, then the
+      C(docker buildx imagetools create) that joins them.
   returned: always
   type: str
 log_file:
@@ -166,15 +207,36 @@ log_file:
   returned: always
   type: str
 cached_steps:
-  description: How many build steps were answered from the cache.
+  description: How many build steps were answered from the cache (with O(cache_per_platform), of all platforms together).
   returned: success
   type: int
 duration:
-  description: Seconds the build took (the last attempt).
+  description: Seconds the build took (the last attempt; with O(cache_per_platform), all platforms and the index).
   returned: success
   type: float
+platform_builds:
+  description: With O(cache_per_platform) and two or more platforms, each platform's build, by platform.
+  returned: success, when the platforms were built one by one
+  type: dict
+  contains:
+    digest:
+      description: What the platform's build pushed (its image, or an index of the image and its attestations).
+      type: str
+    duration:
+      description: Seconds the platform's build took (the last attempt).
+      type: float
+    attempts:
+      description: How many times the platform's build ran.
+      type: int
+    cached_steps:
+      description: How many of the platform's build steps were answered from the cache.
+      type: int
+  sample:
+    linux/arm64: {digest: "sha256:8096d913d9cf...", duration: 41.2, attempts: 1, cached_steps: 4}
 attempts:
-  description: How many times the build ran; more than one after a registry server error.
+  description:
+    - How many times the build ran; more than one after a registry server error.
+    - With O(cache_per_platform) and two or more platforms, the most any platform's build needed.
   returned: when the build ran (not in check mode)
   type: int
 """
@@ -202,6 +264,7 @@ def main() -> None:
             target=dict(type="str"),
             cache_from=dict(type="list", elements="str", default=[]),
             cache_to=dict(type="list", elements="str", default=[]),
+            cache_per_platform=dict(type="bool", default=False),
             inline_cache=dict(type="bool", default=False),
             secrets=dict(type="list", elements="dict", default=[], no_log=False, options=dict(
                 id=dict(type="str", required=True),
