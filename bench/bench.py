@@ -2,7 +2,7 @@
 """Benchmarks for multiarch.buildhost: prints figures (medians over repeats, ratios within one run).
 
     bench/bench.py                 every figure (about 20 minutes on 2 cores)
-    bench/bench.py --only cache    one group: provisioning, scale, baseline, cache, emulation, drivers
+    bench/bench.py --only cache    one group: provisioning, scale, baseline, cache, emulation, drivers, fleet
     bench/bench.py --smoke         one quick pass of the cache figure, as `make test` runs it
 
 Hosts are Debian 13 systemd containers (the lab's test-host image) named mbh-bench-N, driven through the
@@ -291,8 +291,77 @@ def figure_drivers(repeats):
         remove_hosts(names)
 
 
+FLEET_NODES = (("amd64", 18801), ("arm64", 18802))
+
+
+def _fleet_pki(directory):
+    """A CA, one server certificate for 127.0.0.1 and one client certificate, with the openssl CLI."""
+    def openssl(*args):
+        run(["openssl", *args], cwd=directory)
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+            "-subj", "/CN=bench CA", "-keyout", "ca.key", "-out", "ca.pem")
+    for name, usage, san in (("server", "serverAuth", "subjectAltName=IP:127.0.0.1"), ("client", "clientAuth", None)):
+        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", f"/CN=bench {name}",
+                "-keyout", f"{name}.key", "-out", f"{name}.csr")
+        with open(os.path.join(directory, f"{name}.ext"), "w") as handle:
+            handle.write(f"extendedKeyUsage={usage}\n" + (f"{san}\n" if san else ""))
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                "-days", "2", "-extfile", f"{name}.ext", "-out", f"{name}.pem")
+
+
+def figure_fleet(repeats):
+    """The example app for linux/amd64 + linux/arm64, cold: one BuildKit node doing both platforms, against two nodes
+    (one per platform) of a remote-driver builder, as the fleet mode makes them. Both nodes run on this machine."""
+    pki = tempfile.mkdtemp(prefix="bench-fleet-")
+    os.chmod(pki, 0o755)
+    with open(os.path.join(pki, "buildkitd.toml"), "w") as handle:
+        handle.write('[registry."localhost:5000"]\n  http = true\n')
+    containers = [f"mbh-bench-buildkitd-{arch}" for arch, _port in FLEET_NODES]
+    opts = f"cacert={pki}/ca.pem,cert={pki}/client.pem,key={pki}/client.key,servername=127.0.0.1"
+    try:
+        _fleet_pki(pki)
+        for (arch, port), name in zip(FLEET_NODES, containers):
+            subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True)
+            run(["docker", "run", "-d", "--name", name, "--privileged", "--network", "host", "-v", f"{pki}:/certs:ro",
+                 "-v", f"{pki}/buildkitd.toml:/etc/buildkit/buildkitd.toml:ro", f"127.0.0.1:5000/{BUILDKIT_IMAGE}",
+                 "--addr", f"tcp://127.0.0.1:{port}", "--tlscacert", "/certs/ca.pem", "--tlscert", "/certs/server.pem",
+                 "--tlskey", "/certs/server.key", "--oci-worker-platform", f"linux/{arch}"])
+        for builder in ("bench-one", "bench-two"):
+            subprocess.run(["docker", "buildx", "rm", builder], capture_output=True)
+        (arch_a, port_a), (arch_b, port_b) = FLEET_NODES
+        run(["docker", "buildx", "create", "--name", "bench-one", "--driver", "remote", "--driver-opt", opts,
+             f"tcp://127.0.0.1:{port_a}"])
+        run(["docker", "buildx", "create", "--name", "bench-two", "--driver", "remote", "--driver-opt", opts,
+             "--platform", f"linux/{arch_a}", "--node", "bench-two-a", f"tcp://127.0.0.1:{port_a}"])
+        run(["docker", "buildx", "create", "--name", "bench-two", "--append", "--driver", "remote", "--driver-opt", opts,
+             "--platform", f"linux/{arch_b}", "--node", "bench-two-b", f"tcp://127.0.0.1:{port_b}"])
+        for builder in ("bench-one", "bench-two"):
+            run(["docker", "buildx", "inspect", "--bootstrap", builder])
+        context = app_copy()
+        times = {}
+        for builder in ("bench-one", "bench-two"):
+            samples = []
+            for _ in range(repeats):
+                for node in ("bench-one", "bench-two"):
+                    subprocess.run(["docker", "buildx", "prune", "--builder", node, "-af"], capture_output=True)
+                samples.append(timed(["docker", "buildx", "build", "--builder", builder, "--progress", "plain",
+                                      "--provenance=false", "--platform", "linux/amd64,linux/arm64",
+                                      "--tag", f"{REGISTRY}/bench/fleet-{builder}:latest", "--push", context])[0])
+            times[builder] = median(samples)
+        shutil.rmtree(context)
+        report("fleet: one node, amd64 + arm64 (arm64 emulated), cold, median (s)", times["bench-one"])
+        report("fleet: two nodes, one platform each, cold, median (s)", times["bench-two"])
+        report("fleet: one node / two nodes", times["bench-one"] / times["bench-two"], "x")
+    finally:
+        for builder in ("bench-one", "bench-two"):
+            subprocess.run(["docker", "buildx", "rm", builder], capture_output=True)
+        for name in containers:
+            subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True)
+        shutil.rmtree(pki, ignore_errors=True)
+
+
 FIGURES = {"provisioning": figure_provisioning, "scale": figure_scale, "baseline": figure_baseline,
-           "cache": figure_cache, "emulation": figure_emulation, "drivers": figure_drivers}
+           "cache": figure_cache, "emulation": figure_emulation, "drivers": figure_drivers, "fleet": figure_fleet}
 
 
 def main():
