@@ -213,10 +213,9 @@ def drift(current: Builder, desired: Builder) -> list:
 def create_commands(desired: Builder, config_file: str | None, use: bool, bootstrap: bool) -> list:
     commands = []
     for index, node in enumerate(desired.nodes):
-        argv = ["buildx", "create", "--name", desired.name, "--node", node.name]
-        if index == 0:
-            argv += ["--driver", desired.driver]
-        else:
+        # --driver on every node: buildx would otherwise take the appended node's driver from elsewhere.
+        argv = ["buildx", "create", "--name", desired.name, "--node", node.name, "--driver", desired.driver]
+        if index > 0:
             argv.append("--append")
         for key, value in node.driver_opts.items():
             argv += ["--driver-opt", f"{key}={value}"]

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import NewDirectory, Trust, read_file, write_file
@@ -20,6 +20,7 @@ from ansible_collections.multiarch.buildhost.plugins.module_utils._buildx import
     parse_instance_file,
     parse_ls_json,
 )
+from ansible_collections.multiarch.buildhost.plugins.module_utils._buildkit_probe import LeftOut, leave_out_unreachable
 from ansible_collections.multiarch.buildhost.plugins.module_utils._docker_cli import DockerCli
 from ansible_collections.multiarch.buildhost.plugins.module_utils._owner import Owner
 
@@ -33,6 +34,8 @@ class BuilderManager:
     module: Any
     cli: DockerCli
     owner: Owner
+    # Nodes of the last converge that did not answer and were left out (unreachable_nodes=leave_out).
+    left_out: list[LeftOut] = field(default_factory=list)
 
     @property
     def docker_config(self) -> str:
@@ -101,6 +104,8 @@ class BuilderManager:
     # ---- converging ----
     def ensure_present(self, params: dict, check_mode: bool) -> tuple[bool, list]:
         desired = desired_builder(params)
+        if params.get("unreachable_nodes", "keep") != "keep":
+            desired, self.left_out = leave_out_unreachable(desired, fail=params["unreachable_nodes"] == "fail")
         current = self.read(params["name"])
         actions = []
         if current is None:

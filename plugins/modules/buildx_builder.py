@@ -83,6 +83,20 @@ options:
         description: Driver options for the node.
         type: dict
         default: {}
+  unreachable_nodes:
+    description:
+      - What to do with a node that does not answer. buildx has no fallback of its own - a builder with a dead node
+        fails every build that needs that node's platforms, after a 20 second timeout.
+      - V(keep) does not probe the nodes.
+      - V(leave_out) probes every C(tcp://) node with the mutual-TLS handshake buildx would make (its C(cacert),
+        C(cert), C(key) and C(servername) driver options), and creates the builder without the nodes that do not
+        answer within 3 seconds; their platforms go to the first node, which builds them under QEMU. The left-out
+        nodes are returned and warned about. The builder is re-created when the set of answering nodes changes.
+      - V(fail) probes the same way and fails when any node does not answer.
+      - The first node (the host's own) must answer with V(leave_out) and V(fail).
+    type: str
+    choices: [keep, leave_out, fail]
+    default: keep
   use:
     description: Make it the owner's current builder (C(docker buildx use)).
     type: bool
@@ -135,6 +149,12 @@ actions:
   returned: always
   type: list
   elements: str
+left_out:
+  description: The nodes that did not answer and were left out (O(unreachable_nodes=leave_out)), with the reason.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"name": "arm-01", "endpoint": "tcp://arm-01:1234", "platforms": ["linux/arm64"], "reason": "timed out"}]
 """
 
 import json
@@ -165,6 +185,7 @@ def main() -> None:
                 platforms=dict(type="list", elements="str", default=[]),
                 driver_opts=dict(type="dict", default={}),
             )),
+            unreachable_nodes=dict(type="str", choices=["keep", "leave_out", "fail"], default="keep"),
             use=dict(type="bool", default=True),
             bootstrap=dict(type="bool", default=False),
             keep_state=dict(type="bool", default=True),
@@ -187,7 +208,11 @@ def main() -> None:
         after = manager.read(p["name"]) if not module.check_mode else before
     except BuildhostError as exc:
         module.fail_json(msg=f"buildx_builder: {exc}")
-    result = dict(changed=changed, actions=actions, builder=after.as_result() if after else None)
+    for node in manager.left_out:
+        module.warn(f"buildx_builder: node {node.name} ({node.endpoint}) does not answer ({node.reason}); left out,"
+                    f" its platforms {', '.join(node.platforms) or '(none fixed)'} are built by the first node under QEMU")
+    result = dict(changed=changed, actions=actions, builder=after.as_result() if after else None,
+                  left_out=[node.as_result() for node in manager.left_out])
     if module._diff:
         result["diff"] = {"before": json.dumps(before.as_result() if before else None, indent=2) + "\n",
                           "after": json.dumps(after.as_result() if after else None, indent=2) + "\n" + "".join(f"# {a}\n" for a in actions)}

@@ -49,12 +49,28 @@ class Scenario:
 
 
 def key_secrets(pattern: str, repo: str = REPO) -> list[Secret]:
+    """The private part of every key PATTERN finds: the PEM lines that carry the private scalar, and the scalar in
+    hex and decimal. The other lines of an EC key carry its public point, which modules rightly print."""
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
     found = []
     for path in sorted(glob.glob(os.path.join(repo, pattern), recursive=True)):
-        with open(path, encoding="ascii", errors="replace") as handle:
-            body = [line.strip() for line in handle if line.strip() and not line.startswith("-----")]
-        # A 64-character line of a key is unique to it; the short last line could occur by chance.
-        found.extend(Secret(line, os.path.relpath(path, repo)) for line in body if len(line) >= 32)
+        source = os.path.relpath(path, repo)
+        with open(path, "rb") as handle:
+            pem = handle.read()
+        lines = [line.strip().decode() for line in pem.splitlines() if line.strip() and not line.startswith(b"-----")]
+        der = base64.b64decode("".join(lines))
+        numbers = load_pem_private_key(pem, password=None).private_numbers()
+        scalar = numbers.private_value
+        raw = scalar.to_bytes((scalar.bit_length() + 7) // 8, "big")
+        start = der.find(raw)
+        offset = 0
+        for line in lines:
+            size = len(base64.b64decode(line))
+            if start < 0 or (offset < start + len(raw) and offset + size > start):
+                found.append(Secret(line, source))
+            offset += size
+        found += [Secret(raw.hex(), source), Secret(str(scalar), source)]
     return found
 
 

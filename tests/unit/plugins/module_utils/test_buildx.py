@@ -112,7 +112,7 @@ def test_create_commands_put_options_and_endpoint_in_order():
     assert first == ["buildx", "create", "--name", "multiarch", "--node", "multiarch0", "--driver", "docker-container",
                      "--driver-opt", "image=b:1", "--driver-opt", "network=host", "--buildkitd-flags", "--debug",
                      "--buildkitd-config", "/cfg.toml", "--platform", "linux/arm64", "--use"]
-    assert second[:7] == ["buildx", "create", "--name", "multiarch", "--node", "arm", "--append"]
+    assert second[:9] == ["buildx", "create", "--name", "multiarch", "--node", "arm", "--driver", "docker-container", "--append"]
     assert second[-1] == "ssh://arm"
 
 

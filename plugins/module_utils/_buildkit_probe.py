@@ -1,0 +1,95 @@
+# -*- coding: utf-8 -*-
+# Copyright: multiarch.buildhost contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Whether a remote BuildKit node answers, and leaving out the nodes that do not.
+
+buildx has no fallback: a builder with a dead node fails every build that needs the node's platforms after a 20 s
+timeout. A TCP connect alone proves little (a proxy or a stale address may accept it), so the probe makes the same
+mutual-TLS handshake buildx would, with the node's CA, client certificate and server name, then speaks the first
+words of HTTP/2 (gRPC's transport): with TLS 1.3 a server refuses a client certificate only after the handshake.
+"""
+from __future__ import annotations
+
+import socket
+import ssl
+from dataclasses import dataclass, replace
+from urllib.parse import urlsplit
+
+from ansible_collections.multiarch.buildhost.plugins.module_utils._buildx import Builder, BuildxError, Node
+
+PROBE_TIMEOUT_SECONDS = 3.0
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+_EMPTY_SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+_SETTINGS_TYPE = 0x4
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    name: str
+    endpoint: str
+    platforms: list
+    reason: str
+
+    def as_result(self) -> dict:
+        return {"name": self.name, "endpoint": self.endpoint, "platforms": self.platforms, "reason": self.reason}
+
+
+def _tls_context(driver_opts: dict) -> ssl.SSLContext | None:
+    if not any(driver_opts.get(key) for key in ("cacert", "cert", "key")):
+        return None
+    context = ssl.create_default_context(cafile=driver_opts.get("cacert") or None)
+    if driver_opts.get("cert"):
+        context.load_cert_chain(driver_opts["cert"], driver_opts.get("key") or None)
+    context.set_alpn_protocols(["h2"])
+    return context
+
+
+def probe(node: Node, timeout: float = PROBE_TIMEOUT_SECONDS) -> str | None:
+    """None when NODE answers as a BuildKit (gRPC) server would; else why not. Only tcp:// endpoints are probed."""
+    address = urlsplit(node.endpoint)
+    if address.scheme != "tcp" or not address.hostname:
+        return None
+    try:
+        context = _tls_context(node.driver_opts)
+    except (OSError, ssl.SSLError) as exc:
+        raise BuildxError(f"node {node.name}: its TLS files cannot be loaded: {exc}") from exc
+    try:
+        with socket.create_connection((address.hostname, address.port or 1234), timeout=timeout) as raw:
+            stream = raw
+            if context is not None:
+                stream = context.wrap_socket(raw, server_hostname=node.driver_opts.get("servername") or address.hostname)
+            with stream:
+                stream.sendall(_HTTP2_PREFACE + _EMPTY_SETTINGS)
+                header = stream.recv(9)
+    except (OSError, ssl.SSLError) as exc:  # refused, unreachable, timed out, certificate refused either way
+        return str(exc) or type(exc).__name__
+    if len(header) < 9 or header[3] != _SETTINGS_TYPE:
+        return "it answered, but not as a BuildKit (gRPC) server"
+    return None
+
+
+def leave_out_unreachable(desired: Builder, fail: bool) -> tuple[Builder, list[LeftOut]]:
+    """DESIRED without the nodes that do not answer; their platforms go to the first node (emulated there).
+
+    The first node is the builder's own (the host's local BuildKit): without it nothing can build, so it must answer.
+    With FAIL, any node that does not answer is an error.
+    """
+    first, *others = desired.nodes
+    reason = probe(first)
+    if reason:
+        raise BuildxError(f"node {first.name} ({first.endpoint}), the builder's first node, does not answer: {reason}")
+    kept, left_out = [first], []
+    for node in others:
+        reason = probe(node)
+        if reason is None:
+            kept.append(node)
+        else:
+            left_out.append(LeftOut(node.name, node.endpoint, list(node.platforms), reason))
+    if left_out and fail:
+        raise BuildxError("these nodes do not answer: " + "; ".join(f"{o.name} ({o.endpoint}): {o.reason}" for o in left_out))
+    moved = [p for o in left_out for p in o.platforms if p not in first.platforms]
+    if moved:
+        # Fixed on the first node even when it had no fixed platforms: buildx would otherwise give them to any node
+        # that reports them, and every node reports the platforms its QEMU emulates.
+        kept[0] = replace(first, platforms=first.platforms + moved)
+    return Builder(desired.name, desired.driver, kept), left_out
