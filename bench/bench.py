@@ -2,21 +2,27 @@
 """Benchmarks for multiarch.buildhost: prints figures (medians over repeats, ratios within one run).
 
     bench/bench.py                 every figure (about 20 minutes on 2 cores)
-    bench/bench.py --only cache    one group: provisioning, scale, baseline, cache, emulation, drivers, fleet
-    bench/bench.py --smoke         one quick pass of the cache figure, as `make test` runs it
+    bench/bench.py --only ssh      one group: ssh, provisioning, scale, baseline, cache, emulation, drivers, fleet
+    bench/bench.py --smoke         one SSH host's first run and re-run, then one quick pass of the cache figure,
+                                   as `make test` runs it
 
-Hosts are Debian 13 systemd containers (the lab's test-host image) named mbh-bench-N, driven through the
-community.docker.docker connection; the cache and emulation figures build on this machine's engine against the
-lab registry on 127.0.0.1:5000. Needs `make lab` first.
+Hosts are Debian 13 systemd containers (the lab's test-host image) named mbh-bench-N. The ssh figure drives them the
+way users do, over SSH (sshd in the host, a key the bench makes once, ControlPersist, pipelining), with the
+community.docker.docker connection and mitogen beside it; the older figures use the docker connection. The cache and
+emulation figures build on this machine's engine against the lab registry on 127.0.0.1:5000. Needs `make lab` first.
 """
 from __future__ import annotations
 
 import argparse
+import atexit
 import functools
+import hashlib
 import json
 import os
 import re
+import resource
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -50,21 +56,81 @@ def median(values):
 
 
 def report(name, value, unit=""):
-    print(f"{name:<58} {value:>10.2f} {unit}".rstrip(), flush=True)
+    shown = f"{value:>10}" if isinstance(value, int) else f"{value:>10.2f}"
+    print(f"{name:<58} {shown} {unit}".rstrip(), flush=True)
 
 
 # ---- hosts ----------------------------------------------------------------------------------------------------
 
-def start_hosts(count):
-    names = [f"mbh-bench-{i}" for i in range(1, count + 1)]
+# SSH test hosts: the lab image plus openssh-server, made once and kept (labelled with the base image it came from),
+# and one key pair the bench makes once. apt's lists are dropped again, so a first run starts as on the lab image.
+SSH_IMAGE = "localhost/multiarch-bench-sshd:13"
+SSH_DIR = "/var/lib/multiarch-lab/bench-ssh"
+SSH_KEY = os.path.join(SSH_DIR, "id_ed25519")
+# OpenSSH 10 drops a source address for a while after connections that never authenticate (LAB.md).
+SSHD_CONFIG = "PerSourcePenalties no\nUseDNS no\n"
+
+
+def ssh_key():
+    os.makedirs(SSH_DIR, mode=0o700, exist_ok=True)
+    if not os.path.exists(SSH_KEY):
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "multiarch-bench", "-f", SSH_KEY])
+    os.chmod(SSH_KEY, 0o600)
+    with open(SSH_KEY + ".pub") as handle:
+        return handle.read().strip()
+
+
+def ssh_image():
+    # apt's lists, caches and update stamp go again and the empty lists directory is dated to the epoch, as
+    # tests/lab/images.sh ships it: otherwise `apt: cache_valid_time` takes the empty cache for a current one.
+    recipe = ("set -e; apt-get update -q; DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "
+              f"openssh-server; printf '{SSHD_CONFIG}' > /etc/ssh/sshd_config.d/bench.conf; "
+              "rm -rf /var/lib/apt/lists/* /var/lib/apt/periodic/update-success-stamp /var/cache/apt/*.bin; "
+              "mkdir -p /var/lib/apt/lists/partial; touch -d @0 /var/lib/apt/lists")
+    base = run(["docker", "image", "inspect", "--format", "{{.Id}}", IMAGE]).stdout.strip()
+    key = f"{base}-{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
+    have = subprocess.run(["docker", "image", "inspect", "--format", '{{index .Config.Labels "mbh.key"}}', SSH_IMAGE],
+                          capture_output=True, text=True).stdout.strip()
+    if have == key:
+        return SSH_IMAGE
+    builder = "mbh-bench-sshd-build"
+    subprocess.run(["docker", "rm", "-f", builder], capture_output=True)
+    try:
+        run(["docker", "run", "--name", builder, IMAGE, "bash", "-c", recipe])
+        run(["docker", "commit", "-c", 'CMD ["/lib/systemd/systemd"]', "-c", f"LABEL mbh.key={key}", builder, SSH_IMAGE])
+    finally:
+        subprocess.run(["docker", "rm", "-f", builder], capture_output=True)
+    return SSH_IMAGE
+
+
+def start_hosts(count, ssh=False, first=1):
+    """Test hosts mbh-bench-<first>..; with ssh=True they run sshd and authorize the bench's key."""
+    names = [f"mbh-bench-{i}" for i in range(first, first + count)]
+    image = ssh_image() if ssh else IMAGE
     for name in names:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True)
         run(["docker", "run", "-d", "--name", name, "--privileged", "--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-             "-v", "/var/lib/docker", "-v", "/var/lib/containerd", IMAGE])
+             "-v", "/var/lib/docker", "-v", "/var/lib/containerd", image])
     for name in names:
         subprocess.run(["docker", "exec", name, "systemctl", "is-system-running", "--wait"], capture_output=True)
         run(["docker", "exec", name, "useradd", "-m", "builder"])
+        if ssh:
+            run(["docker", "exec", "-i", name, "bash", "-c", "install -d -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys "
+                 "&& chmod 600 /root/.ssh/authorized_keys"], input=ssh_key() + "\n")
+            wait_for_port(host_address(name), 22)
     return names
+
+
+def wait_for_port(address, port, seconds=60):
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with socket.create_connection((address, port), timeout=2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def remove_hosts(names):
@@ -72,9 +138,35 @@ def remove_hosts(names):
         subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True)
 
 
-def inventory(names):
+def host_address(name):
+    return run(["docker", "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", name]).stdout.split()[0]
+
+
+# One ControlPath directory per bench run, short enough for a unix socket name.
+CONTROL_DIR = tempfile.mkdtemp(prefix="mbh-cp.", dir="/tmp")
+
+
+def ssh_common_args():
+    return (f"-o ControlMaster=auto -o ControlPersist=60s -o ControlPath={CONTROL_DIR}/%C "
+            "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null")
+
+
+def close_ssh_masters():
+    for control in os.listdir(CONTROL_DIR):
+        subprocess.run(["ssh", "-o", f"ControlPath={CONTROL_DIR}/{control}", "-O", "exit", "bench"], capture_output=True)
+    shutil.rmtree(CONTROL_DIR, ignore_errors=True)
+
+
+atexit.register(close_ssh_masters)
+
+
+def inventory(names, connection="docker"):
     handle = tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False)
-    hosts = {n: {"ansible_connection": "community.docker.docker"} for n in names}
+    if connection == "ssh":
+        hosts = {n: {"ansible_connection": "ssh", "ansible_host": host_address(n), "ansible_user": "root",
+                     "ansible_ssh_private_key_file": SSH_KEY, "ansible_ssh_common_args": ssh_common_args()} for n in names}
+    else:
+        hosts = {n: {"ansible_connection": "community.docker.docker"} for n in names}
     json.dump({"all": {"children": {"builders": {"hosts": hosts, "vars": {
         "docker_users": ["builder"], "qemu_platforms": ["linux/arm64", "linux/riscv64"], "qemu_verify_in_container": False}}}}},
         handle)
@@ -82,13 +174,262 @@ def inventory(names):
     return handle.name
 
 
-def setup_builders(names):
+# ---- one playbook run, measured -------------------------------------------------------------------------------
+
+# Actions that run on the controller only: no module is sent to the host for them.
+CONTROLLER_ACTIONS = {"debug", "set_fact", "assert", "fail", "include_tasks", "import_tasks", "include_role", "import_role",
+                      "meta", "validate_argument_spec", "include_vars", "add_host", "group_by", "set_stats", "pause",
+                      "include", "end_play", "end_host"}
+APT_ACTIONS = {"apt", "package", "apt_repository", "deb822_repository", "apt_key"}
+MITOGEN_DIR = os.path.join(REPO, "build", "mitogen")
+
+
+def short_action(action):
+    for prefix in ("ansible.builtin.", "ansible.legacy."):
+        if action.startswith(prefix):
+            return action[len(prefix):]
+    return action
+
+
+def role_of(path):
+    found = re.search(r"/roles/([^/]+)/", path or "")
+    return found.group(1) if found else "(play)"
+
+
+def _seconds(duration):
+    from datetime import datetime
+    if "end" not in duration:
+        return 0.0
+    start, end = (datetime.fromisoformat(duration[k].rstrip("Z")) for k in ("start", "end"))
+    return (end - start).total_seconds()
+
+
+def cgroup_cpu_seconds(name):
+    """CPU time the container's cgroup has used (all its processes, systemd and Docker-in-Docker's daemons included;
+    containers started by the host's own engine live in cgroups of their own and are not counted)."""
+    pid = run(["docker", "inspect", "--format", "{{.State.Pid}}", name]).stdout.strip()
+    with open(f"/proc/{pid}/cgroup") as handle:
+        lines = [line.rstrip("\n").split(":", 2) for line in handle]
+    if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):  # cgroup v2
+        path = next(p for _, ctl, p in lines if ctl == "")
+        path = re.sub(r"/init\.scope$", "", path)
+        with open(f"/sys/fs/cgroup{path}/cpu.stat") as handle:
+            usec = next(int(line.split()[1]) for line in handle if line.startswith("usage_usec"))
+        return usec / 1e6
+    path = next(p for _, ctl, p in lines if "cpuacct" in ctl.split(","))
+    path = re.sub(r"/init\.scope$", "", path)
+    root = next(d for d in ("/sys/fs/cgroup/cpuacct", "/sys/fs/cgroup/cpu,cpuacct") if os.path.isdir(d + path))
+    with open(f"{root}{path}/cpuacct.usage") as handle:
+        return int(handle.read()) / 1e9
+
+
+def ssh_master_cpu():
+    """CPU seconds of the live ControlPersist masters of this bench run, by pid: they outlive ansible-playbook, so
+    its rusage never counts them."""
+    tick = os.sysconf("SC_CLK_TCK")
+    masters = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                cmdline = handle.read()
+            # a master renames itself "ssh: <ControlPath> [mux]"
+            if not cmdline.startswith(b"ssh: " + CONTROL_DIR.encode()):
+                continue
+            with open(f"/proc/{pid}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            masters[pid] = (int(fields[11]) + int(fields[12])) / tick
+        except OSError:
+            continue
+    return masters
+
+
+class PlaybookFailed(Exception):
+    pass
+
+
+class Run:
+    """One ansible-playbook run of setup-builders.yml: wall time, CPU, and what the json callback reported."""
+
+    def __init__(self, names, connection="docker", env=None, verbose=False):
+        self.names = names
+        extra = {"ANSIBLE_PIPELINING": "1"}
+        if not verbose:
+            extra["ANSIBLE_STDOUT_CALLBACK"] = "ansible.posix.json"
+        extra.update(env or {})
+        cmd = ["ansible-playbook", "-i", inventory(names, connection), os.path.join(REPO, "playbooks", "setup-builders.yml")]
+        if verbose:
+            cmd.append("-vvv")
+        hosts_before = {n: cgroup_cpu_seconds(n) for n in names}
+        masters_before = ssh_master_cpu()
+        rusage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.monotonic()
+        result = subprocess.run(cmd, capture_output=True, text=True, env=dict(ENV, **extra))
+        self.wall = time.monotonic() - started
+        rusage_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        masters_after = ssh_master_cpu()
+        self.host_cpu = {n: cgroup_cpu_seconds(n) - hosts_before[n] for n in names}
+        self.controller_cpu = (rusage_after.ru_utime - rusage_before.ru_utime) + (rusage_after.ru_stime - rusage_before.ru_stime)
+        self.master_cpu = sum(cpu - masters_before.get(pid, 0.0) for pid, cpu in masters_after.items())
+        self.output = result.stdout
+        failure = f"failed: {' '.join(cmd)}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        if verbose:
+            if result.returncode != 0:
+                raise PlaybookFailed(failure)
+            return
+        try:
+            self.report = json.loads(result.stdout[result.stdout.index("{"):])
+        except ValueError:
+            raise PlaybookFailed(failure) from None
+        if result.returncode != 0:
+            failed = [f"{h}: {t['task']['name']}: {r.get('msg', '')}" for play in self.report["plays"] for t in play["tasks"]
+                      for h, r in t["hosts"].items() if r.get("failed") or r.get("unreachable")]
+            raise PlaybookFailed(f"failed: {' '.join(cmd)}\n" + "\n".join(failed)[-3000:] + f"\n{result.stderr[-2000:]}")
+
+    @property
+    def tasks(self):
+        return sum(s["ok"] for s in self.report["stats"].values()) // len(self.names)
+
+    @property
+    def changed(self):
+        return sum(s["changed"] for s in self.report["stats"].values())
+
+    def task_times(self):
+        """(seconds, role, task name, action) for every task, in order."""
+        return [(_seconds(t["task"]["duration"]), role_of(t["task"]["path"]), t["task"]["name"],
+                 short_action(next(iter(t["hosts"].values()), {}).get("action", "")))
+                for play in self.report["plays"] for t in play["tasks"]]
+
+    def apt_seconds(self):
+        return sum(seconds for seconds, _, _, action in self.task_times() if action in APT_ACTIONS)
+
+    def module_tasks_by_role(self):
+        """Executed, non-skipped task runs per role that send a module to the host (one per loop item), per host."""
+        counts = {}
+        for play in self.report["plays"]:
+            for t in play["tasks"]:
+                role = role_of(t["task"]["path"])
+                for result in t["hosts"].values():
+                    action = short_action(result.get("action", ""))
+                    if action in CONTROLLER_ACTIONS or result.get("skipped"):
+                        continue
+                    if action in ("gather_facts", "setup"):
+                        role = "(facts)"
+                    items = result.get("results")
+                    runs = sum(1 for item in items if not item.get("skipped")) if isinstance(items, list) else 1
+                    counts[role] = counts.get(role, 0) + runs
+        return {role: n / len(self.names) for role, n in counts.items()}
+
+
+def ssh_execs_by_role(output):
+    """Every ssh (or sftp/scp) command Ansible ran, from a -vvv log, attributed to the role of the task that ran it:
+    the real number of round trips, including an action plugin's several modules (template = stat + copy)."""
+    counts, role = {}, "(play)"
+    for line in output.splitlines():
+        if line.startswith("task path: "):
+            role = role_of(line)
+            role = "(facts)" if role == "(play)" else role  # the playbook itself has only roles: its task is facts
+        elif "SSH: EXEC" in line:
+            counts[role] = counts.get(role, 0) + 1
+    return counts
+
+
+def setup_builders(names, connection="docker"):
     """One run of setup-builders.yml: (seconds, tasks, changed)."""
-    elapsed, out = timed(["ansible-playbook", "-i", inventory(names), os.path.join(REPO, "playbooks", "setup-builders.yml")])
-    recap = re.findall(r"ok=(\d+)\s+changed=(\d+)", out)
-    tasks = sum(int(ok) for ok, _ in recap) // max(len(recap), 1)
-    changed = sum(int(ch) for _, ch in recap)
-    return elapsed, tasks, changed
+    measured = Run(names, connection)
+    return measured.wall, measured.tasks, measured.changed
+
+
+# ---- SSH, the way users run it ---------------------------------------------------------------------------------
+
+SSH_TARGETS = {"rerun": 8.0, "round_trips": 12, "controller_cpu": 3.0, "four_hosts": 1.5}
+
+
+def verdict(name, value, target, unit=""):
+    shown = f"{value:>10}" if isinstance(value, int) else f"{value:>10.2f}"
+    print(f"{name:<58} {shown} {unit:<2} target <= {target:g}: {'MET' if value <= target else 'NOT MET'}", flush=True)
+
+
+def mitogen_env():
+    """mitogen in build/mitogen (pip install --target, outside the venv and the requirements): its strategy plugin for
+    one ansible-playbook run, or None with the reason printed."""
+    if not os.path.isdir(os.path.join(MITOGEN_DIR, "ansible_mitogen")):
+        result = subprocess.run([os.path.join(VENV_BIN, "pip"), "install", "-q", "--disable-pip-version-check", "--target",
+                                 MITOGEN_DIR, "mitogen==0.3.54"], capture_output=True, text=True)
+        if result.returncode != 0:
+            print(f"mitogen: not installed ({result.stderr.strip()[-300:]}); skipped", flush=True)
+            return None
+    return {"PYTHONPATH": MITOGEN_DIR, "ANSIBLE_STRATEGY": "mitogen_linear", "ANSIBLE_HOST_KEY_CHECKING": "False",
+            "ANSIBLE_STRATEGY_PLUGINS": os.path.join(MITOGEN_DIR, "ansible_mitogen", "plugins", "strategy")}
+
+
+def report_reruns(label, names, runs, targets=False):
+    """Median wall, controller and host CPU of idempotent re-runs, per host; with targets, against the issue's."""
+    wall = median([r.wall for r in runs])
+    cpu = median([r.controller_cpu for r in runs]) / len(names)
+    masters = median([r.master_cpu for r in runs]) / len(names)
+    host = median([sum(r.host_cpu.values()) for r in runs]) / len(names)
+    if targets:
+        verdict(f"{label}: idempotent re-run, median (s)", wall, SSH_TARGETS["rerun"], "s")
+        verdict(f"{label}: controller CPU per host, user+sys (s)", cpu, SSH_TARGETS["controller_cpu"], "s")
+    else:
+        report(f"{label}: idempotent re-run, median (s)", wall)
+        report(f"{label}: controller CPU per host, user+sys (s)", cpu)
+    report(f"{label}: re-run tasks / changed", runs[0].tasks, f"tasks, {max(r.changed for r in runs)} changed")
+    if masters:
+        report(f"{label}: + ControlPersist masters' CPU per host (s)", masters)
+    report(f"{label}: host CPU per host, container cgroup (s)", host)
+    return wall, cpu, host
+
+
+def figure_ssh(repeats, smoke=False):
+    """setup-builders.yml over SSH (key auth, ControlPersist, pipelining) on Debian 13 hosts running sshd: first run,
+    idempotent re-run with controller and host CPU, module round trips per role, 4 hosts against 1; beside it the
+    same re-run through the community.docker.docker connection and through mitogen."""
+    names, more = ["mbh-bench-1"], []
+    try:
+        start_hosts(1, ssh=True)
+        first = Run(names, "ssh")
+        apt = first.apt_seconds()
+        report("ssh: first run on a fresh host (s)", first.wall)
+        report("ssh: first run, in apt/package tasks (s)", apt, f"s = {100 * apt / first.wall:.0f} % of the run")
+        report("ssh: first run tasks / changed", first.tasks, f"tasks, {first.changed} changed")
+        reruns = [Run(names, "ssh") for _ in range(repeats)]
+        report_reruns("ssh", names, reruns, targets=True)
+        tasks = reruns[-1].module_tasks_by_role()
+        for role, count in tasks.items():
+            report(f"ssh: re-run module tasks (incl. loop items), {role}", round(count))
+        if smoke:
+            verdict("ssh: re-run module tasks, total", round(sum(tasks.values())), SSH_TARGETS["round_trips"])
+        else:
+            execs = ssh_execs_by_role(Run(names, "ssh", verbose=True).output)
+            for role, count in execs.items():
+                report(f"ssh: re-run ssh round trips (-vvv count), {role}", count)
+            verdict("ssh: re-run ssh round trips, total", sum(execs.values()), SSH_TARGETS["round_trips"])
+        print("ssh: the re-run's slowest tasks (last re-run):", flush=True)
+        for seconds, role, name, action in sorted(reruns[-1].task_times(), reverse=True)[:5]:
+            print(f"    {seconds:6.2f} s  {name}  [{action}]", flush=True)
+        if smoke:
+            return
+        report_reruns("docker connection", names, [Run(names, "docker") for _ in range(repeats)])
+        env = mitogen_env()
+        if env:
+            try:
+                report_reruns("mitogen_linear", names, [Run(names, "ssh", env=env) for _ in range(repeats)])
+            except PlaybookFailed as error:
+                print(f"mitogen: the re-run failed: {str(error)[-1500:]}", flush=True)
+        more = start_hosts(3, ssh=True, first=2)
+        prepare = Run(more, "ssh")
+        report("ssh: first run on 3 fresh hosts at once (s)", prepare.wall)
+        ones, fours = [], []
+        for _ in range(repeats):  # interleaved, so both see the same machine
+            ones.append(Run(names, "ssh"))
+            fours.append(Run(names + more, "ssh"))
+        one = median([r.wall for r in ones])
+        report("ssh: re-run on 1 host, median (s)", one)
+        four = report_reruns("ssh, 4 hosts", names + more, fours)[0]
+        verdict("ssh: 4 hosts / 1 host", four / one, SSH_TARGETS["four_hosts"], "x")
+    finally:
+        remove_hosts(names + more)
 
 
 def figure_provisioning(repeats):
@@ -360,7 +701,7 @@ def figure_fleet(repeats):
         shutil.rmtree(pki, ignore_errors=True)
 
 
-FIGURES = {"provisioning": figure_provisioning, "scale": figure_scale, "baseline": figure_baseline,
+FIGURES = {"ssh": figure_ssh, "provisioning": figure_provisioning, "scale": figure_scale, "baseline": figure_baseline,
            "cache": figure_cache, "emulation": figure_emulation, "drivers": figure_drivers, "fleet": figure_fleet}
 
 
@@ -368,17 +709,22 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", choices=sorted(FIGURES), action="append")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--smoke", action="store_true", help="one pass of the cache figure, with a light dependency step")
+    parser.add_argument("--smoke", action="store_true",
+                        help="one SSH host (first run and one re-run), then one pass of the cache figure with a light dependency step")
     parser.add_argument("--dependency-iterations", type=int, help="weight of the cached dependency step (default 150000)")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores, {os.uname().sysname} {os.uname().release}; "
           f"{run(['docker', 'version', '--format', '{{.Server.Version}}']).stdout.strip()} engine", flush=True)
-    if args.smoke:
-        figure_cache(1, args.dependency_iterations or SMOKE_DEPENDENCY_ITERATIONS)
-        return
-    figures = dict(FIGURES, cache=functools.partial(figure_cache, iterations=args.dependency_iterations or DEPENDENCY_ITERATIONS))
-    for name in args.only or figures:
-        figures[name](args.repeats)
+    try:
+        if args.smoke:
+            figure_ssh(1, smoke=True)
+            figure_cache(1, args.dependency_iterations or SMOKE_DEPENDENCY_ITERATIONS)
+            return
+        figures = dict(FIGURES, cache=functools.partial(figure_cache, iterations=args.dependency_iterations or DEPENDENCY_ITERATIONS))
+        for name in args.only or figures:
+            figures[name](args.repeats)
+    except PlaybookFailed as error:
+        sys.exit(str(error))
 
 
 if __name__ == "__main__":

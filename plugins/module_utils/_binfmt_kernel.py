@@ -91,6 +91,8 @@ class BinfmtRequest:
     persist: bool = True
     interpreter_dir: str = "/usr/bin"
     persist_dir: str = PERSIST_DIR
+    # Also ask each requested handler's interpreter for QEMU's version (what binfmt_info reports), in the same round trip.
+    report_versions: bool = False
 
 
 @dataclass(frozen=True)
@@ -233,11 +235,15 @@ def reconcile(module: Any, request: BinfmtRequest, check_mode: bool) -> dict[str
     if steps.changed and not check_mode:
         apply(kernel, steps, request.flags)
     after = predicted(current, steps, request.flags) if check_mode else kernel.handlers()
+    requested = [arch.handler for arch in archs]
+    versions = {name: interpreter_version(module, after[name].interpreter) for name in requested if name in after} \
+        if request.report_versions else None
     return dict(
+        qemu_versions=versions,
         changed=steps.changed,
         handlers={name: h.as_result() for name, h in after.items() if name.startswith("qemu-")},
         emulated_platforms=platforms_of(after),
-        requested_handlers=[arch.handler for arch in archs],
+        requested_handlers=requested,
         native_platforms=steps.native,
         actions=steps.actions(),
         warnings=steps.warnings,

@@ -86,18 +86,33 @@ def installed_dockerd_version(module: Any) -> str | None:
     return fields[2] if rc == 0 and len(fields) >= 3 and fields[1] == "version" else None
 
 
+def service_enabled(module: Any) -> bool | None:
+    """Whether systemd starts docker.service at boot; None without systemd (or when it cannot say)."""
+    systemctl = module.get_bin_path("systemctl")
+    if systemctl is None:
+        return None
+    _rc, out, _err = module.run_command([systemctl, "is-enabled", "docker.service"])
+    state = out.strip()
+    if state in ("enabled", "enabled-runtime", "alias", "static", "indirect", "generated"):
+        return True
+    if state in ("disabled", "masked", "masked-runtime", "linked", "linked-runtime"):
+        return False
+    return None
+
+
 def engine_info(cli: DockerCli, min_version: str) -> dict[str, Any]:
     result: dict[str, Any] = {
         "installed": False, "running": False, "client_version": None, "server_version": None, "api_version": None,
         "experimental": None, "buildx_version": None, "containerd_snapshotter": None, "meets_min_version": False, "supports_containerd_snapshotter": False,
         "data_root": None, "data_root_size_bytes": None, "engine_package": None,
-        "min_version": min_version, "source": None, "error": None,
+        "min_version": min_version, "source": None, "error": None, "service_enabled": None,
     }
     if cli.binary is None and cli.module.get_bin_path("dockerd") is None:
         result["error"] = "neither the docker CLI nor dockerd is installed"
         return result
     result["installed"] = True
     result["engine_package"] = engine_package(cli.module)
+    result["service_enabled"] = service_enabled(cli.module)
     if cli.binary is not None:
         rc, out, _err = cli.run(["version", "--format", "{{.Client.Version}}"])
         result["client_version"] = out.strip() or None

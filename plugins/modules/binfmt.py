@@ -64,6 +64,12 @@ options:
     description: The directory that holds the static QEMU interpreters, named C(qemu-<arch>-static).
     type: path
     default: /usr/bin
+  report_versions:
+    description:
+      - Also return QEMU's own version behind each requested handler (RV(qemu_versions)), as
+        M(multiarch.buildhost.binfmt_info) reads it, without a second module run.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -82,6 +88,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+qemu_versions:
+  description: With O(report_versions), QEMU's version behind each requested handler that is registered, by handler
+    name (V(null) when its interpreter is missing or says nothing); V(null) without it.
+  returned: always
+  type: dict
+  sample: {"qemu-aarch64": "7.2.13 (Debian 1:7.2+dfsg-7+deb12u7)"}
 handlers:
   description: The QEMU handlers in binfmt_misc after the run (predicted in check mode), by name.
   returned: always
@@ -131,13 +143,15 @@ def main() -> None:
             persist=dict(type="bool", default=True),
             replace=dict(type="bool", default=True),
             interpreter_path=dict(type="path", default="/usr/bin"),
+            report_versions=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
     p = module.params
     try:
         request = BinfmtRequest(platforms=p["platforms"], state=p["state"], flags=checked_flags(p["flags"], os.uname().release),
-                                replace=p["replace"], persist=p["persist"], interpreter_dir=p["interpreter_path"])
+                                replace=p["replace"], persist=p["persist"], interpreter_dir=p["interpreter_path"],
+                                report_versions=p["report_versions"])
         result = reconcile(module, request, module.check_mode)
     except BuildhostError as exc:
         module.fail_json(msg=f"binfmt: {exc}")

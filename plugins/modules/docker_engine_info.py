@@ -109,6 +109,12 @@ data_root_size_bytes:
     - V(null) when the daemon is not running or its data directory is not on this host.
   returned: always
   type: int
+service_enabled:
+  description:
+    - Whether systemd starts C(docker.service) at boot (C(systemctl is-enabled)). V(null) without systemd, when
+      Docker is not installed, or when systemd cannot say.
+  returned: always
+  type: bool
 source:
   description: Where the server facts came from (V(api), V(cli) or V(dockerd --version)).
   returned: always

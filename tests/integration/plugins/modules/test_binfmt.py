@@ -112,3 +112,13 @@ def test_unprivileged_hosts_get_a_clear_error(tmp_path):
         subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
     assert result["failed"] is True
     assert "privileged container" in result["msg"]
+
+
+def test_report_versions_gives_what_binfmt_info_reads_in_the_same_run(run_module, riscv64_cleared):
+    quiet = run_module("binfmt", {"platforms": ["linux/riscv64"]})
+    reported = run_module("binfmt", {"platforms": ["linux/riscv64"], "report_versions": True})
+    info = run_module("binfmt_info", {})
+    assert quiet["qemu_versions"] is None
+    assert reported["changed"] is False
+    assert reported["qemu_versions"]["qemu-riscv64"] == info["handlers"]["qemu-riscv64"]["qemu_version"]
+    assert reported["qemu_versions"]["qemu-riscv64"][0].isdigit()

@@ -11,6 +11,7 @@ def test_reads_the_running_lab_engine(run_module):
     assert result["containerd_snapshotter"] is True
     assert result["buildx_version"] is not None
     assert result["source"] == "api"
+    assert result["service_enabled"] is None, "the lab has no systemd: unknown, not false"
     assert result["data_root"] == "/var/lib/docker" and result["data_root_size_bytes"] > 10 * 1024 ** 3
 
 
