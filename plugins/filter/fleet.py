@@ -47,7 +47,7 @@ def fleet_node(name: str, host_vars: Any, default_port: int) -> dict[str, Any] |
         natives = [architecture_platform(architecture)] if architecture else []
     address = host_vars.get("buildkit_address") or host_vars.get("ansible_host") or name
     return dict(name=name, serve=True, endpoint=f"tcp://{address}:{host_vars.get('buildkit_port') or default_port}",
-                native_platforms=list(natives))
+                native_platforms=list(natives), unknown=natives == [] and host_vars.get("buildkit_native_platforms") is None)
 
 
 def buildkit_fleet(hostvars: Any, hosts: list[str], me: str, platforms: list[str], default_port: int = 1234,
@@ -78,9 +78,12 @@ def buildkit_fleet(hostvars: Any, hosts: list[str], me: str, platforms: list[str
             assigned.setdefault(natives[0], []).append(platform)
         else:
             local.append(platform)
+    # Serving hosts not in this run whose platforms nobody knows (no facts, no buildkit_native_platforms): said, not
+    # silently dropped.
+    unknown = sorted(name for name, node in known.items() if name != me and node.get("unknown"))
     remote = [dict(name=re.sub(r"[^A-Za-z0-9_.-]", "_", name), endpoint=known[name]["endpoint"], platforms=assigned[name],
                    driver_opts=dict(driver_opts or {}, servername=name)) for name in sorted(assigned)]
-    return dict(local_platforms=local, remote=remote)
+    return dict(local_platforms=local, remote=remote, unknown=unknown)
 
 
 class FilterModule:

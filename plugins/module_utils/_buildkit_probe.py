@@ -10,8 +10,10 @@ words of HTTP/2 (gRPC's transport): with TLS 1.3 a server refuses a client certi
 """
 from __future__ import annotations
 
+import os
 import socket
 import ssl
+import stat
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
@@ -37,6 +39,10 @@ class LeftOut:
 def _tls_context(driver_opts: dict) -> ssl.SSLContext | None:
     if not any(driver_opts.get(key) for key in ("cacert", "cert", "key")):
         return None
+    for key in ("cacert", "cert", "key"):
+        # A FIFO or a device named here would hang the module or feed it endlessly.
+        if driver_opts.get(key) and not stat.S_ISREG(os.stat(driver_opts[key]).st_mode):
+            raise ssl.SSLError(f"{driver_opts[key]} ({key}) is not a regular file")
     context = ssl.create_default_context(cafile=driver_opts.get("cacert") or None)
     if driver_opts.get("cert"):
         context.load_cert_chain(driver_opts["cert"], driver_opts.get("key") or None)

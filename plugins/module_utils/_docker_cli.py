@@ -30,6 +30,9 @@ def user_client_argument_spec() -> dict[str, Any]:
     return dict(owner_argument_spec(), **docker_host_argument_spec())
 
 
+# What a process run as another user inherits from the module's environment.
+INHERITED_BY_ANOTHER_USER = frozenset({"PATH", "TZ", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy",
+                                       "no_proxy"})
 # What the CLI prints when its user may not open the daemon's socket.
 _SOCKET_DENIED = "permission denied while trying to connect to the docker daemon"
 
@@ -60,11 +63,19 @@ class DockerCli:
         return env
 
     def _process_arguments(self, args: list[str], env: dict[str, str] | None, cwd: str | None) -> dict[str, Any]:
-        environ = dict(os.environ, LC_ALL="C", LANG="C")  # docker's messages are matched in English
-        if self.run_as is not None:
-            environ.update(self.run_as.process_environment())
-        environ.update(self.environment(), **(env or {}))
         identity = self.run_as.process_identity() if self.run_as is not None else {}
+        if identity:
+            # Another user's process: they can read its environment, and DOCKER_*/BUILDX_* of root's would steer their
+            # CLI. Only the search path, the time zone and the site's proxies (registry traffic) are passed on. A new
+            # session and their home as the working directory: no tie to root's terminal or directory.
+            environ = {key: value for key, value in os.environ.items() if key in INHERITED_BY_ANOTHER_USER}
+            environ.update(self.run_as.process_environment())
+            identity = dict(identity, start_new_session=True)
+            cwd = cwd or self.run_as.home
+        else:
+            environ = dict(os.environ)
+        environ.update(LC_ALL="C", LANG="C")  # docker's messages are matched in English
+        environ.update(self.environment(), **(env or {}))
         binary = self.binary
         if binary is None:
             raise DockerCliError("the docker CLI is not installed on this host")

@@ -268,13 +268,26 @@ def test_the_users_cli_plugin_runs_as_the_user_never_as_root(run_module, alice, 
     as_user(ALICE, f"""rm -f {ran_as}; mkdir -p ~/.docker/cli-plugins && cat > ~/.docker/cli-plugins/docker-buildx <<'EOS'
 #!/bin/sh
 id -u >> {ran_as}
+env > {ran_as}.env
+ps -o sid= -p $$ > {ran_as}.sid
 if [ "$1" = docker-cli-plugin-metadata ]; then echo '{{"SchemaVersion":"0.1.0","Vendor":"mbh-alice","Version":"0"}}'; fi
 exit 0
 EOS
 chmod 755 ~/.docker/cli-plugins/docker-buildx""")
-    result = run_module("buildx_builder_info", {"owner": ALICE, "cache_usage": False})
+    os.environ["MBH_ROOT_ONLY_TOKEN"] = "root-only-token-value"
+    try:
+        result = run_module("buildx_builder_info", {"owner": ALICE, "cache_usage": False})
+    finally:
+        del os.environ["MBH_ROOT_ONLY_TOKEN"]
     with open(ran_as) as handle:
         uids = {int(line) for line in handle if line.strip()}
+    with open(ran_as + ".env") as handle:
+        plugin_env = handle.read()
+    with open(ran_as + ".sid") as handle:
+        plugin_session = int(handle.read().strip())
+    assert "root-only-token-value" not in plugin_env, "root's environment reached alice's process"
+    assert f"HOME={alice.pw_dir}" in plugin_env
+    assert plugin_session != os.getsid(0), "alice's process shares root's session (and terminal)"
     ok = bool(uids) and uids == {alice.pw_uid}
     reliability.tried("hostile user: alice's own docker-buildx plugin (must run as alice)", ok=ok)
     assert uids, f"the plugin never ran, so this proves nothing: {result}"

@@ -49,13 +49,13 @@ def test_a_host_that_does_not_serve_is_never_a_node():
     vars_ = hostvars(amd={"buildkit_node": {"name": "amd", "serve": False, "endpoint": "tcp://127.0.0.1:1234",
                                             "native_platforms": ["linux/amd64"]}})
     fleet = buildkit_fleet(vars_, HOSTS, "build", ["linux/amd64"])
-    assert fleet == {"local_platforms": ["linux/amd64"], "remote": []}
+    assert fleet == {"local_platforms": ["linux/amd64"], "remote": [], "unknown": []}
 
 
 def test_a_new_arm64_host_in_the_inventory_takes_arm64_over_emulation():
     alone = buildkit_fleet(hostvars(), ["build"], "build", ["linux/arm64"])
     grown = buildkit_fleet(hostvars(), ["build", "arm-2"], "build", ["linux/arm64"])
-    assert alone == {"local_platforms": ["linux/arm64"], "remote": []}
+    assert alone == {"local_platforms": ["linux/arm64"], "remote": [], "unknown": []}
     assert [(n["name"], n["platforms"]) for n in grown["remote"]] == [("arm-2", ["linux/arm64"])]
 
 
@@ -68,3 +68,11 @@ def test_architecture_facts_map_to_docker_platforms(arch, platform):
 def test_an_unknown_architecture_names_the_override():
     with pytest.raises(AnsibleFilterError, match="buildkit_native_platforms"):
         architecture_platform("vax")
+
+
+def test_a_serving_host_whose_platforms_nobody_knows_is_named_not_dropped_silently():
+    vars_ = hostvars(**{"ppc-down": {"buildkit_serve": True, "ansible_host": "10.0.0.9"}})  # no facts, no override
+    fleet = buildkit_fleet(vars_, HOSTS, "build", ["linux/ppc64le"])
+    assert fleet["unknown"] == ["ppc-down"]
+    assert fleet["local_platforms"] == ["linux/ppc64le"]
+    assert buildkit_fleet(hostvars(), HOSTS, "build", ["linux/ppc64le"])["unknown"] == []
