@@ -57,26 +57,23 @@ def redact(document: Any) -> tuple[Any, set[str]]:
         return mask(text, set(parts)) if parts else None
 
     def walk(node: Any) -> None:
+        # Mappings by key, arrays by index: a string is masked where it stands, a value under a secret key whole.
         if isinstance(node, dict):
-            for key in list(node.keys()):
-                value = node[key]
-                if isinstance(value, str) and value and is_secret_key(key):
-                    found.add(str(value))
-                    node[key] = REDACTED
-                elif isinstance(value, str):
-                    masked = hidden(str(value))
-                    if masked is not None:
-                        node[key] = masked
-                else:
-                    walk(value)
+            entries = list(node.items())
         elif isinstance(node, list):
-            for index, item in enumerate(node):
-                if isinstance(item, str):
-                    masked = hidden(str(item))
-                    if masked is not None:
-                        node[index] = masked
-                else:
-                    walk(item)
+            entries = list(enumerate(node))
+        else:
+            return
+        for key, value in entries:
+            if isinstance(value, str) and value and isinstance(node, dict) and is_secret_key(key):
+                found.add(str(value))
+                node[key] = REDACTED
+            elif isinstance(value, str):
+                masked = hidden(str(value))
+                if masked is not None:
+                    node[key] = masked
+            else:
+                walk(value)
 
     if isinstance(shown, str):
         return hidden(shown) or shown, found
