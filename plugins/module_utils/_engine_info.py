@@ -4,6 +4,7 @@
 """Read what a host's Docker Engine is: versions, experimental flag, buildx, image store."""
 from __future__ import annotations
 
+import grp
 import os
 from typing import Any
 
@@ -100,12 +101,22 @@ def service_enabled(module: Any) -> bool | None:
     return None
 
 
+def docker_group_members(name: str = "docker") -> list[str] | None:
+    """The users listed in the group that may use the daemon's socket, or None when there is no such group. Read here,
+    with the engine, so a re-run need not look the group up, nor run the user module for users already in it."""
+    try:
+        return sorted(grp.getgrnam(name).gr_mem)
+    except KeyError:
+        return None
+
+
 def engine_info(cli: DockerCli, min_version: str) -> dict[str, Any]:
     result: dict[str, Any] = {
         "installed": False, "running": False, "client_version": None, "server_version": None, "api_version": None,
         "experimental": None, "buildx_version": None, "containerd_snapshotter": None, "meets_min_version": False, "supports_containerd_snapshotter": False,
         "data_root": None, "data_root_size_bytes": None, "engine_package": None,
         "min_version": min_version, "source": None, "error": None, "service_enabled": None,
+        "docker_group_members": docker_group_members(),
     }
     if cli.binary is None and cli.module.get_bin_path("dockerd") is None:
         result["error"] = "neither the docker CLI nor dockerd is installed"

@@ -115,6 +115,14 @@ service_enabled:
       Docker is not installed, or when systemd cannot say.
   returned: always
   type: bool
+docker_group_members:
+  description:
+    - The users listed as members of the C(docker) group, whose members may use the daemon's socket (a user whose
+      primary group it is is not listed). V(null) when the group does not exist, as before the engine is installed.
+  returned: always
+  type: list
+  elements: str
+  sample: [builder]
 source:
   description: Where the server facts came from (V(api), V(cli) or V(dockerd --version)).
   returned: always

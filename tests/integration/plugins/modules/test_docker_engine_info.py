@@ -1,6 +1,8 @@
 """Against the lab's real Docker Engine (make lab)."""
 from __future__ import annotations
 
+import grp
+
 
 def test_reads_the_running_lab_engine(run_module):
     result = run_module("docker_engine_info", {})
@@ -13,6 +15,11 @@ def test_reads_the_running_lab_engine(run_module):
     assert result["source"] == "api"
     assert result["service_enabled"] is None, "the lab has no systemd: unknown, not false"
     assert result["data_root"] == "/var/lib/docker" and result["data_root_size_bytes"] > 10 * 1024 ** 3
+    try:
+        members = sorted(grp.getgrnam("docker").gr_mem)
+    except KeyError:
+        members = None
+    assert result["docker_group_members"] == members
 
 
 def test_a_daemon_that_does_not_answer_is_reported_not_failed(run_module, tmp_path):

@@ -16,3 +16,18 @@ def test_containerd_image_store_is_read_from_driver_status():
     assert uses_containerd_image_store({"Driver": "overlayfs", "DriverStatus": [["driver-type", "io.containerd.snapshotter.v1"]]})
     assert not uses_containerd_image_store({"Driver": "overlay2", "DriverStatus": [["Backing Filesystem", "extfs"]]})
     assert not uses_containerd_image_store({"Driver": "overlay2", "DriverStatus": None})
+
+
+def test_docker_group_members_are_read_from_the_group_database(monkeypatch):
+    import grp
+
+    from ansible_collections.multiarch.buildhost.plugins.module_utils import _engine_info
+
+    groups = {"docker": grp.struct_group(("docker", "x", 994, ["carol", "bob"]))}
+
+    def getgrnam(name):
+        return groups[name]
+
+    monkeypatch.setattr(_engine_info.grp, "getgrnam", getgrnam)
+    assert _engine_info.docker_group_members() == ["bob", "carol"]
+    assert _engine_info.docker_group_members("podman") is None
