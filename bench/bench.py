@@ -425,8 +425,18 @@ def figure_ssh(repeats, smoke=False):
             ones.append(Run(names, "ssh"))
             fours.append(Run(names + more, "ssh"))
         one = median([r.wall for r in ones])
+        one_cpu = median([r.controller_cpu for r in ones])
         report("ssh: re-run on 1 host, median (s)", one)
-        four = report_reruns("ssh, 4 hosts", names + more, fours)[0]
+        four, four_cpu, four_host = report_reruns("ssh, 4 hosts", names + more, fours)
+        verdict("ssh, 4 hosts: controller CPU per host, user+sys (s)", four_cpu, SSH_TARGETS["controller_cpu"], "s")
+        # What one more host costs the controller, and the part of a run's CPU paid once (start-up, building each
+        # module's payload once per run): the 1-host figure is both.
+        marginal = (4 * four_cpu - one_cpu) / 3
+        report("ssh: controller CPU per additional host (s)", marginal, f"s; paid once per run: {one_cpu - marginal:.2f} s")
+        # The hosts run on the controller's cores here: 4 hosts cannot finish before all their CPU is spent.
+        floor = 4 * (four_cpu + four_host) / (os.cpu_count() or 1)
+        report("ssh, 4 hosts: CPU floor (controller + hosts CPU / cores) (s)", floor,
+               f"s; measured {four:.2f} s; the floor alone is {floor / one:.2f}x one host")
         verdict("ssh: 4 hosts / 1 host", four / one, SSH_TARGETS["four_hosts"], "x")
     finally:
         remove_hosts(names + more)
