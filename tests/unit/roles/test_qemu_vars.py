@@ -10,13 +10,13 @@ from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 
 VARS = pathlib.Path(__file__).parents[3] / "roles" / "qemu" / "vars" / "main.yml"
+EXPRESSION = yaml.safe_load(VARS.read_text())["qemu_package_installed"]
 
 
 def installed(stdout: str, pin: str, rc: int = 0) -> bool:
-    expression = yaml.safe_load(VARS.read_text())["qemu_package_installed"]
     templar = Templar(loader=DataLoader(), variables={
         "qemu_dpkg_record": {"rc": rc, "stdout": stdout}, "qemu_package_version": pin})
-    return templar.template(trust_as_template(expression))
+    return templar.template(trust_as_template(EXPRESSION))
 
 
 @pytest.mark.parametrize("stdout, pin, expected", [

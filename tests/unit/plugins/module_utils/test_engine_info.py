@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import grp
+
+from ansible_collections.multiarch.buildhost.plugins.module_utils import _engine_info
 from ansible_collections.multiarch.buildhost.plugins.module_utils._engine_info import (
     buildx_version_from,
     uses_containerd_image_store,
@@ -19,10 +22,6 @@ def test_containerd_image_store_is_read_from_driver_status():
 
 
 def test_docker_group_members_are_read_from_the_group_database(monkeypatch):
-    import grp
-
-    from ansible_collections.multiarch.buildhost.plugins.module_utils import _engine_info
-
     groups = {"docker": grp.struct_group(("docker", "x", 994, ["carol", "bob"]))}
 
     def getgrnam(name):
