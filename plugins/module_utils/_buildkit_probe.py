@@ -36,16 +36,39 @@ class LeftOut:
         return {"name": self.name, "endpoint": self.endpoint, "platforms": self.platforms, "reason": self.reason}
 
 
+def _open_regular(path: str, key: str) -> int:
+    """An open descriptor of PATH, refused unless it is a regular file (a FIFO or a device named here would hang the
+    module or feed it endlessly; O_NONBLOCK, so that opening a FIFO does not wait for a writer)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ssl.SSLError(f"{path} ({key}) is not a regular file")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def _tls_context(driver_opts: dict) -> ssl.SSLContext | None:
-    if not any(driver_opts.get(key) for key in ("cacert", "cert", "key")):
+    named = {key: driver_opts[key] for key in ("cacert", "cert", "key") if driver_opts.get(key)}
+    if not named:
         return None
-    for key in ("cacert", "cert", "key"):
-        # A FIFO or a device named here would hang the module or feed it endlessly.
-        if driver_opts.get(key) and not stat.S_ISREG(os.stat(driver_opts[key]).st_mode):
-            raise ssl.SSLError(f"{driver_opts[key]} ({key}) is not a regular file")
-    context = ssl.create_default_context(cafile=driver_opts.get("cacert") or None)
-    if driver_opts.get("cert"):
-        context.load_cert_chain(driver_opts["cert"], driver_opts.get("key") or None)
+    descriptors = {}
+    try:
+        for key, path in named.items():
+            descriptors[key] = _open_regular(path, key)
+        # ssl loads only by name. /proc/self/fd/N names the very file checked above: a name in a directory a user
+        # controls may point somewhere else by the time ssl opens it.
+        by_descriptor = {key: f"/proc/self/fd/{fd}" for key, fd in descriptors.items()}
+        try:
+            context = ssl.create_default_context(cafile=by_descriptor.get("cacert"))
+            if "cert" in by_descriptor:
+                context.load_cert_chain(by_descriptor["cert"], by_descriptor.get("key"))
+        except ssl.SSLError as exc:
+            raise ssl.SSLError(f"{', '.join(f'{path} ({key})' for key, path in named.items())}: {exc}") from exc
+    finally:
+        for fd in descriptors.values():
+            os.close(fd)
     context.set_alpn_protocols(["h2"])
     return context
 

@@ -1,7 +1,10 @@
 """The node probe against real sockets on the loopback, and what leaving a node out does to the builder."""
 from __future__ import annotations
 
+import os
 import socket
+import ssl
+import subprocess
 import threading
 
 import pytest
@@ -93,3 +96,45 @@ def test_the_left_out_platforms_are_fixed_on_the_first_node_even_when_it_had_non
     builder.nodes[0].platforms = []
     kept, _left_out = leave_out_unreachable(builder, fail=False)
     assert kept.nodes[0].platforms == ["linux/arm64"]
+
+
+def make_ca(directory) -> str:
+    path = directory / "ca.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", str(directory / "ca.key"), "-out", str(path), "-days", "1", "-subj", "/CN=probe-test-ca"],
+                   check=True, capture_output=True)
+    return str(path)
+
+
+def test_a_fifo_named_as_a_tls_file_is_refused_without_waiting(tmp_path):
+    fifo = tmp_path / "ca.pem"
+    os.mkfifo(fifo)
+    with pytest.raises(BuildxError, match=r"ca.pem \(cacert\) is not a regular file"):
+        probe(Node(name="n", endpoint="tcp://127.0.0.1:1", driver_opts={"cacert": str(fifo)}))
+
+
+def test_the_tls_file_loaded_is_the_one_checked_even_if_its_name_is_swapped_between(tmp_path, monkeypatch):
+    # The name may sit in a directory a user controls: swap it for other content right after the check, by either
+    # kind of check. ssl must still load what was checked.
+    ca = make_ca(tmp_path)
+    impostor = tmp_path / "impostor.pem"
+    impostor.write_text("not a certificate\n")
+    swapped = []
+
+    def swap_after(real):
+        def check(target, *args, **kwargs):
+            result = real(target, *args, **kwargs)
+            if not swapped:
+                os.replace(impostor, ca)
+                swapped.append(True)
+            return result
+        return check
+
+    monkeypatch.setattr(os, "fstat", swap_after(os.fstat))
+    monkeypatch.setattr(os, "stat", swap_after(os.stat))
+    context = _buildkit_probe._tls_context({"cacert": ca})
+    assert swapped
+    assert [dict(entry[0] for entry in cert["subject"]) for cert in context.get_ca_certs()] == [{"commonName": "probe-test-ca"}]
+    monkeypatch.undo()
+    with pytest.raises(ssl.SSLError, match=r"ca.pem \(cacert\)"):  # the name now holds the impostor: refused by name
+        _buildkit_probe._tls_context({"cacert": ca})
