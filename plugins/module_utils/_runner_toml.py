@@ -27,8 +27,9 @@ DOCKER_INTEGER_KEYS = frozenset({"cpu_shares", "network_mtu", "oom_score_adjust"
 DOCKER_BOOLEAN_KEYS = frozenset({"disable_cache", "disable_entrypoint_overwrite", "enable_ipv6", "oom_kill_disable",
                                  "privileged", "services_privileged", "tls_verify"})
 # What runner_settings may set for one runner; `docker` holds that runner's own [runners.docker] keys, `environment`
-# the job variables ([[runners]] environment, NAME=value) it must have.
-RUNNER_SETTING_KEYS = ("limit", "request_concurrency", "environment", "docker")
+# the job variables ([[runners]] environment, NAME=value) it must have; `absent_environment` and `absent_volumes` the
+# exact entries it must not have (what a mode the runner left gave it: the role's BuildKit settings).
+RUNNER_SETTING_KEYS = ("limit", "request_concurrency", "environment", "docker", "absent_environment", "absent_volumes")
 # A job variable as GitLab Runner reads one from `environment`: NAME=value.
 ENVIRONMENT_ENTRY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)", re.DOTALL)
 # GitLab Runner's "no time" (Go's zero time.Time), which it writes itself for a token that does not expire.
@@ -214,6 +215,19 @@ def _apply_environment(runner, wanted: list[str]) -> bool:
     return _set(runner, "environment", merged)
 
 
+def _remove_entries(table, key: str, absent: list[str]) -> bool:
+    """Drop from TABLE's KEY array the entries that equal one of ABSENT; any other entry stays where it stands."""
+    if not absent or key not in table:
+        return False
+    kept = [entry for entry in table[key] if str(entry) not in absent]
+    if len(kept) == len(table[key]):
+        return False
+    for index in reversed(range(len(table[key]))):
+        if str(table[key][index]) in absent:
+            del table[key][index]
+    return True
+
+
 def apply_settings(document, runners: list, settings: dict, per_runner: dict | None = None) -> list[str]:
     """Apply SETTINGS to RUNNERS (and the global concurrent), and PER_RUNNER (name -> checked settings, see
     check_runner_settings) to the runners of that name, over SETTINGS; returns the names of runners that changed."""
@@ -233,6 +247,13 @@ def apply_settings(document, runners: list, settings: dict, per_runner: dict | N
         for key in ("limit", "request_concurrency"):
             if own.get(key) is not None:
                 touched |= _set(runner, key, own[key])
+        # Removals first: what is asked for below is never one of them (check_runner_settings refuses that).
+        touched |= _remove_entries(runner, "environment", own.get("absent_environment") or [])
+        if "docker" in runner:
+            # A volume O(volumes) ensures on this runner stays: the two would undo each other on every run.
+            ensured = ensured_volumes if id(runner) in selected else []
+            absent_volumes = [volume for volume in own.get("absent_volumes") or [] if volume not in ensured]
+            touched |= _remove_entries(runner["docker"], "volumes", absent_volumes)
         touched |= _apply_environment(runner, own.get("environment") or [])
         if id(runner) in selected:
             touched |= _apply_docker(runner, _docker_settings(settings, own.get("docker")), ensured_volumes)
@@ -321,6 +342,19 @@ def check_runner_settings(runner_settings: Any) -> dict[str, dict]:
             entry["environment"] = check_environment(f"{where}.environment", own["environment"])
         if own.get("docker"):
             entry["docker"] = check_docker_settings(f"{where}.docker", own["docker"])
+        if own.get("absent_environment"):
+            entry["absent_environment"] = check_environment(f"{where}.absent_environment", own["absent_environment"])
+            both = [ENVIRONMENT_ENTRY.match(e).group(1) for e in entry["absent_environment"] if e in entry.get("environment", [])]
+            if both:
+                raise RunnerConfigError(f"{where} asks both to have and not to have {', '.join(both)} (same value)")
+        if own.get("absent_volumes"):
+            absent = own["absent_volumes"]
+            if not isinstance(absent, list) or not all(isinstance(volume, str) for volume in absent):
+                raise RunnerConfigError(f"{where}.absent_volumes must be a list of volume strings, not {_describe(absent)}")
+            both = [volume for volume in absent if volume in (entry.get("docker") or {}).get("volumes", [])]
+            if both:
+                raise RunnerConfigError(f"{where} asks both to mount and not to mount {', '.join(both)}")
+            entry["absent_volumes"] = list(absent)
         checked[str(name)] = entry
     return checked
 

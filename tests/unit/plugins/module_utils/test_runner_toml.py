@@ -75,6 +75,53 @@ def test_environment_entries_are_merged_by_name_and_settle():
     assert "environment" not in runners(merged.content)["shell-runner"]
 
 
+REMOTE = {"environment": ["BUILDKIT_HOST=tcp://b-01:1234", "BUILDKIT_TLS_DIR=/buildkit/client"],
+          "docker": {"privileged": False, "volumes": ["/etc/mbh/client:/buildkit/client:ro"]}}
+BACK_TO_DIND = {"absent_environment": ["BUILDKIT_HOST=tcp://b-01:1234", "BUILDKIT_TLS_DIR=/buildkit/client"],
+                "absent_volumes": ["/etc/mbh/client:/buildkit/client:ro"], "docker": {"privileged": True}}
+
+
+def test_a_runner_switched_back_loses_exactly_the_entries_named_absent_and_settles():
+    remote = plan(fixture(), volumes=["/certs/client"], runner_settings={"multiarch-docker": REMOTE})
+    assert "BUILDKIT_HOST=tcp://b-01:1234" in runners(remote.content)["multiarch-docker"]["environment"]
+    # Entries put there by hand: the same name with another value, and another volume, are not the role's to take.
+    by_hand = remote.content.replace(b'"BUILDKIT_TLS_DIR=/buildkit/client"', b'"BUILDKIT_TLS_DIR=/buildkit/client", "BUILDKIT_HOST=tcp://mine:1"')
+    wanted = {"volumes": ["/certs/client"], "runner_settings": {"multiarch-docker": BACK_TO_DIND}}
+    back = plan(by_hand, **wanted)
+    after = runners(back.content)["multiarch-docker"]
+    assert after["environment"] == ["FF_NETWORK_PER_BUILD=true", "BUILDKIT_HOST=tcp://mine:1"]
+    assert "/etc/mbh/client:/buildkit/client:ro" not in after["docker"]["volumes"]
+    assert "/certs/client" in after["docker"]["volumes"] and after["docker"]["privileged"] is True
+    assert back.details.changed_runners == ["multiarch-docker"]
+    again = plan(back.content, **wanted)
+    assert not again.changed and again.details.changed_runners == []
+
+
+def test_absent_entries_a_runner_never_had_change_nothing():
+    result = plan(fixture(), runner_settings={"multiarch-docker": {"absent_environment": ["BUILDKIT_HOST=tcp://b-01:1234"],
+                                                                   "absent_volumes": ["/x:/buildkit/client:ro"]}})
+    assert not result.changed and result.content == fixture() and result.details.changed_runners == []
+
+
+def test_a_volume_the_shared_option_ensures_is_never_removed():
+    wanted = {"volumes": ["/certs/client"], "runner_settings": {"multiarch-docker": {"absent_volumes": ["/certs/client"]}}}
+    once = plan(fixture(), **wanted)
+    assert "/certs/client" in runners(once.content)["multiarch-docker"]["docker"]["volumes"]
+    again = plan(once.content, **wanted)
+    assert again.changed is False and again.details.changed_runners == []
+
+
+@pytest.mark.parametrize(("own", "message"), [
+    ({"environment": ["A=1"], "absent_environment": ["A=1"]}, "both to have and not to have A"),
+    ({"docker": {"volumes": ["/v"]}, "absent_volumes": ["/v"]}, "both to mount and not to mount /v"),
+    ({"absent_volumes": "/v"}, "absent_volumes must be a list of volume strings"),
+    ({"absent_environment": ["NOT AN ENTRY"]}, "absent_environment has an entry"),
+])
+def test_contradictory_or_malformed_absent_entries_are_refused(own, message):
+    with pytest.raises(RunnerConfigError, match=message):
+        check_runner_settings({"r": own})
+
+
 @pytest.mark.parametrize("environment", [["NOEQUALS"], ["1BAD=x"], "A=1", [3]])
 def test_an_environment_that_is_not_name_value_strings_is_refused(environment):
     with pytest.raises(RunnerConfigError, match="NAME=value"):
