@@ -2,7 +2,8 @@
 """Benchmarks for multiarch.buildhost: prints figures (medians over repeats, ratios within one run).
 
     bench/bench.py                 every figure (about 20 minutes on 2 cores)
-    bench/bench.py --only ssh      one group: ssh, provisioning, scale, baseline, cache, emulation, drivers, fleet
+    bench/bench.py --only ssh      one group: ssh, controller, provisioning, scale, baseline, cache, emulation, drivers,
+                                   fleet
     bench/bench.py --smoke         one SSH host's first run and re-run, then one quick pass of the cache figure,
                                    as `make test` runs it
 
@@ -250,13 +251,15 @@ class PlaybookFailed(Exception):
 class Run:
     """One ansible-playbook run of setup-builders.yml: wall time, CPU, and what the json callback reported."""
 
-    def __init__(self, names, connection="docker", env=None, verbose=False):
+    def __init__(self, names, connection="docker", env=None, verbose=False, split_report=None):
         self.names = names
         extra = {"ANSIBLE_PIPELINING": "1"}
         if not verbose:
             extra["ANSIBLE_STDOUT_CALLBACK"] = "ansible.posix.json"
         extra.update(env or {})
         cmd = ["ansible-playbook", "-i", inventory(names, connection), os.path.join(REPO, "playbooks", "setup-builders.yml")]
+        if split_report:  # the same run, through the wrapper that writes where the controller's CPU went
+            cmd = [os.path.join(VENV_BIN, "python"), os.path.join(REPO, "bench", "controller_split.py"), split_report, *cmd[1:]]
         if verbose:
             cmd.append("-vvv")
         hosts_before = {n: cgroup_cpu_seconds(n) for n in names}
@@ -446,6 +449,60 @@ def figure_ssh(repeats, smoke=False):
         verdict("ssh: 4 hosts / 1 host", four / one, SSH_TARGETS["four_hosts"], "x")
     finally:
         remove_hosts(names + more)
+
+
+def controller_split(report):
+    """From controller_split.py's report: ansible-playbook's own CPU, and its workers' split into the tasks that ran a
+    module for the first time in the run (which builds that module's payload) and all the others."""
+    with open(report, encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle]
+    workers = [r for r in rows if r["task"] is not None]
+    seen, first_use = set(), []
+    for row in workers:
+        action = short_action(row["action"])
+        if action not in CONTROLLER_ACTIONS and not row["skipped"] and action not in seen:
+            seen.add(action)
+            first_use.append(row)
+    return {"main": next(r["cpu"] for r in rows if r["task"] is None), "workers": sum(r["cpu"] for r in workers),
+            "ssh": sum(r["ssh"] for r in workers), "tasks": len(workers), "first_use": first_use,
+            "first_use_cpu": sum(r["cpu"] for r in first_use), "by_task": workers}
+
+
+def figure_controller(repeats):
+    """Where the controller's CPU goes in one SSH host's idempotent re-run of setup-builders.yml: ansible-playbook's
+    own process (start-up, loading the play, scheduling, results), and one forked worker per task, split into the
+    tasks that ran a module first in the run (each builds that module's payload, once per run) and the others."""
+    names = ["mbh-bench-1"]
+    try:
+        start_hosts(1, ssh=True)
+        Run(names, "ssh")
+        splits = []
+        for _ in range(repeats):
+            handle = tempfile.NamedTemporaryFile(prefix="mbh-split.", suffix=".jsonl", delete=False)
+            handle.close()
+            try:
+                Run(names, "ssh", split_report=handle.name)
+                splits.append(controller_split(handle.name))
+            except (OSError, ValueError, StopIteration, KeyError) as error:
+                print(f"controller: no split ({error!r}): controller_split.py may not fit this ansible-core", flush=True)
+                return
+            finally:
+                os.unlink(handle.name)
+        total = median([s["main"] + s["workers"] + s["ssh"] for s in splits])
+        report("controller: re-run CPU (ansible-playbook, workers, ssh clients) (s)", total)
+        report("controller: ansible-playbook's own process (s)", median([s["main"] for s in splits]))
+        first = splits[-1]["first_use"]
+        report("controller: workers of the first task of each module (s)", median([s["first_use_cpu"] for s in splits]),
+               f"s; {len(first)} modules: {', '.join(short_action(r['action']).split('.')[-1] for r in first)}")
+        report("controller: workers of the other tasks (s)", median([s["workers"] - s["first_use_cpu"] for s in splits]),
+               f"s; {splits[-1]['tasks'] - len(first)} tasks")
+        report("controller: ssh clients (s)", median([s["ssh"] for s in splits]))
+        print("controller: the costliest workers (last re-run):", flush=True)
+        for row in sorted(splits[-1]["by_task"], key=lambda r: r["cpu"], reverse=True)[:8]:
+            print(f"    {row['cpu']:6.3f} s  {row['task']}  [{short_action(row['action'])}{', skipped' if row['skipped'] else ''}]",
+                  flush=True)
+    finally:
+        remove_hosts(names)
 
 
 def figure_provisioning(repeats):
@@ -717,7 +774,7 @@ def figure_fleet(repeats):
         shutil.rmtree(pki, ignore_errors=True)
 
 
-FIGURES = {"ssh": figure_ssh, "provisioning": figure_provisioning, "scale": figure_scale, "baseline": figure_baseline,
+FIGURES = {"ssh": figure_ssh, "controller": figure_controller, "provisioning": figure_provisioning, "scale": figure_scale, "baseline": figure_baseline,
            "cache": figure_cache, "emulation": figure_emulation, "drivers": figure_drivers, "fleet": figure_fleet}
 
 
