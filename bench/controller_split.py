@@ -5,8 +5,8 @@
 
 Appends to REPORT one JSON line per forked worker (one per task and host: its name, its action, the CPU seconds the
 worker spent and those of the ssh clients it waited for), then one line for ansible-playbook's own process (start-up,
-loading the play, scheduling and the results). It wraps a private method of ansible-core (WorkerProcess._run), which a
-newer ansible-core may rename: the figure then says so instead of guessing.
+loading the play, scheduling and the results). It wraps two internals of ansible-core (WorkerProcess._run and
+TaskExecutor.run), which a newer ansible-core may change: the figure then says so instead of guessing.
 """
 from __future__ import annotations
 

@@ -37,9 +37,10 @@ class LeftOut:
 
 
 def _open_regular(path: str, key: str) -> int:
-    """An open descriptor of PATH, refused unless it is a regular file (a FIFO or a device named here would hang the
-    module or feed it endlessly; O_NONBLOCK, so that opening a FIFO does not wait for a writer)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    """A descriptor of PATH, refused unless it is a regular file (a FIFO or a device named here would hang the module
+    or feed it endlessly). O_PATH: nothing is opened for reading here, so naming a device has none of the effects
+    opening one may have; ssl opens the checked file itself, through /proc/self/fd."""
+    fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise ssl.SSLError(f"{path} ({key}) is not a regular file")

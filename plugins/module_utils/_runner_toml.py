@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
 from ansible_collections.multiarch.buildhost.plugins.module_utils._json_file import same_json
@@ -27,8 +27,9 @@ DOCKER_INTEGER_KEYS = frozenset({"cpu_shares", "network_mtu", "oom_score_adjust"
 DOCKER_BOOLEAN_KEYS = frozenset({"disable_cache", "disable_entrypoint_overwrite", "enable_ipv6", "oom_kill_disable",
                                  "privileged", "services_privileged", "tls_verify"})
 # What runner_settings may set for one runner; `docker` holds that runner's own [runners.docker] keys, `environment`
-# the job variables ([[runners]] environment, NAME=value) it must have; `absent_environment` and `absent_volumes` the
-# exact entries it must not have (what a mode the runner left gave it: the role's BuildKit settings).
+# the job variables ([[runners]] environment, NAME=value) it must have; `absent_environment` the names of job
+# variables and `absent_volumes` the paths in the job's container it must not have (what a mode the runner left gave
+# it: the role's BuildKit settings).
 RUNNER_SETTING_KEYS = ("limit", "request_concurrency", "environment", "docker", "absent_environment", "absent_volumes")
 # A job variable as GitLab Runner reads one from `environment`: NAME=value.
 ENVIRONMENT_ENTRY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)", re.DOTALL)
@@ -215,16 +216,22 @@ def _apply_environment(runner, wanted: list[str]) -> bool:
     return _set(runner, "environment", merged)
 
 
-def _remove_entries(table, key: str, absent: list[str]) -> bool:
-    """Drop from TABLE's KEY array the entries that equal one of ABSENT; any other entry stays where it stands."""
-    if not absent or key not in table:
-        return False
-    kept = [entry for entry in table[key] if str(entry) not in absent]
-    if len(kept) == len(table[key]):
+def _volume_target(volume: str) -> str:
+    """Where VOLUME mounts in the job's container: `/path` (an anonymous volume), `source:/path` or `source:/path:mode`."""
+    parts = volume.split(":")
+    return parts[0] if len(parts) == 1 else parts[1]
+
+
+def _remove_entries(table, key: str, unwanted: Callable[[str], bool]) -> bool:
+    """Drop from TABLE's KEY array the entries UNWANTED says so of; the others stay where they stand. An array this
+    empties goes too (it was written for those entries)."""
+    if key not in table or not any(unwanted(str(entry)) for entry in table[key]):
         return False
     for index in reversed(range(len(table[key]))):
-        if str(table[key][index]) in absent:
+        if unwanted(str(table[key][index])):
             del table[key][index]
+    if not table[key]:
+        del table[key]
     return True
 
 
@@ -248,12 +255,15 @@ def apply_settings(document, runners: list, settings: dict, per_runner: dict | N
             if own.get(key) is not None:
                 touched |= _set(runner, key, own[key])
         # Removals first: what is asked for below is never one of them (check_runner_settings refuses that).
-        touched |= _remove_entries(runner, "environment", own.get("absent_environment") or [])
-        if "docker" in runner:
-            # A volume O(volumes) ensures on this runner stays: the two would undo each other on every run.
-            ensured = ensured_volumes if id(runner) in selected else []
-            absent_volumes = [volume for volume in own.get("absent_volumes") or [] if volume not in ensured]
-            touched |= _remove_entries(runner["docker"], "volumes", absent_volumes)
+        absent_names = set(own.get("absent_environment") or [])
+        if absent_names:
+            touched |= _remove_entries(runner, "environment", lambda entry: entry.split("=", 1)[0] in absent_names)
+        # A volume O(volumes) ensures on this runner stays: the two would undo each other on every run.
+        ensured = set(ensured_volumes if id(runner) in selected else [])
+        absent_targets = set(own.get("absent_volumes") or [])
+        if absent_targets and "docker" in runner:
+            touched |= _remove_entries(runner["docker"], "volumes",
+                                       lambda volume: volume not in ensured and _volume_target(volume) in absent_targets)
         touched |= _apply_environment(runner, own.get("environment") or [])
         if id(runner) in selected:
             touched |= _apply_docker(runner, _docker_settings(settings, own.get("docker")), ensured_volumes)
@@ -321,8 +331,21 @@ def check_environment(where: str, environment: Any) -> list[str]:
     return list(environment)
 
 
+def _names(where: str, names: Any) -> list[str]:
+    if not isinstance(names, list) or not all(isinstance(n, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", n) for n in names):
+        raise RunnerConfigError(f"{where} must be a list of variable names (letters, digits and underscores)")
+    return list(names)
+
+
+def _container_paths(where: str, paths: Any) -> list[str]:
+    if not isinstance(paths, list) or not all(isinstance(p, str) and p.startswith("/") and ":" not in p for p in paths):
+        raise RunnerConfigError(f"{where} must be a list of absolute paths in the job's container, not {_describe(paths)}")
+    return list(paths)
+
+
 def check_runner_settings(runner_settings: Any) -> dict[str, dict]:
-    """runner_settings (name -> limit, request_concurrency, environment, docker) checked and typed, before anything is changed."""
+    """runner_settings (name -> limit, request_concurrency, environment, docker, absent_environment, absent_volumes)
+    checked and typed, before anything is changed."""
     checked: dict[str, dict] = {}
     for name, own in (runner_settings or {}).items():
         where = f"runner_settings[{name!r}]"
@@ -343,18 +366,16 @@ def check_runner_settings(runner_settings: Any) -> dict[str, dict]:
         if own.get("docker"):
             entry["docker"] = check_docker_settings(f"{where}.docker", own["docker"])
         if own.get("absent_environment"):
-            entry["absent_environment"] = check_environment(f"{where}.absent_environment", own["absent_environment"])
-            both = [ENVIRONMENT_ENTRY.match(e).group(1) for e in entry["absent_environment"] if e in entry.get("environment", [])]
+            entry["absent_environment"] = _names(f"{where}.absent_environment", own["absent_environment"])
+            both = sorted(set(entry["absent_environment"]) & {e.split("=", 1)[0] for e in entry.get("environment", [])})
             if both:
-                raise RunnerConfigError(f"{where} asks both to have and not to have {', '.join(both)} (same value)")
+                raise RunnerConfigError(f"{where} asks both to have and not to have {', '.join(both)}")
         if own.get("absent_volumes"):
-            absent = own["absent_volumes"]
-            if not isinstance(absent, list) or not all(isinstance(volume, str) for volume in absent):
-                raise RunnerConfigError(f"{where}.absent_volumes must be a list of volume strings, not {_describe(absent)}")
-            both = [volume for volume in absent if volume in (entry.get("docker") or {}).get("volumes", [])]
+            entry["absent_volumes"] = _container_paths(f"{where}.absent_volumes", own["absent_volumes"])
+            wanted = (entry.get("docker") or {}).get("volumes", [])
+            both = sorted(v for v in wanted if _volume_target(str(v)) in entry["absent_volumes"])
             if both:
-                raise RunnerConfigError(f"{where} asks both to mount and not to mount {', '.join(both)}")
-            entry["absent_volumes"] = list(absent)
+                raise RunnerConfigError(f"{where} asks both to mount {', '.join(both)} and to mount nothing there")
         checked[str(name)] = entry
     return checked
 

@@ -73,11 +73,12 @@ options:
         requests it makes to GitLab at once (at least V(1)); C(docker) is a dictionary of that runner's own
         C([runners.docker]) keys, for example C(network_mtu); C(environment) is a list of C(NAME=value) job
         variables the runner must have (an entry of the same name is replaced where it stands, other entries are kept).
-      - C(absent_environment) is a list of C(NAME=value) entries and C(absent_volumes) a list of C([runners.docker])
-        volumes that runner must not have. Only an entry equal to one of them is removed; an entry of the same name with
-        another value, and a volume O(volumes) ensures, stay. The C(multiarch.buildhost.gitlab_runner) role uses them to
-        take back its BuildKit settings from a runner switched from V(remote_buildkit) to V(dind). Asking for an entry
-        both to be there and not fails the task.
+      - C(absent_environment) is a list of job variable names that runner must not have (every entry of each name is
+        removed) and C(absent_volumes) a list of paths in the job's container where it must mount nothing (every
+        C([runners.docker]) volume mounted there is removed, C(source:/path), C(source:/path:mode) or C(/path)), except
+        a volume O(volumes) ensures. An C(environment) that only held removed entries is removed too. The
+        C(multiarch.buildhost.gitlab_runner) role uses them to take back its BuildKit settings from a runner switched
+        from V(remote_buildkit) to V(dind). Asking for a variable or a mount both to be there and not fails the task.
       - C(network_mtu) sets the MTU of the network GitLab Runner creates for each job when the C(FF_NETWORK_PER_BUILD)
         feature flag is on. It must match the path to the outside (GitLab's hosted runners use V(1360)); with
         Docker-in-Docker the inner daemon must be started with the same C(--mtu) too (the C(docker:dind) service's

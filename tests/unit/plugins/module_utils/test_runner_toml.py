@@ -77,29 +77,37 @@ def test_environment_entries_are_merged_by_name_and_settle():
 
 REMOTE = {"environment": ["BUILDKIT_HOST=tcp://b-01:1234", "BUILDKIT_TLS_DIR=/buildkit/client"],
           "docker": {"privileged": False, "volumes": ["/etc/mbh/client:/buildkit/client:ro"]}}
-BACK_TO_DIND = {"absent_environment": ["BUILDKIT_HOST=tcp://b-01:1234", "BUILDKIT_TLS_DIR=/buildkit/client"],
-                "absent_volumes": ["/etc/mbh/client:/buildkit/client:ro"], "docker": {"privileged": True}}
+BACK_TO_DIND = {"absent_environment": ["BUILDKIT_HOST", "BUILDKIT_TLS_DIR", "BUILDKIT_SERVERNAME"],
+                "absent_volumes": ["/buildkit/client"], "docker": {"privileged": True}}
 
 
-def test_a_runner_switched_back_loses_exactly_the_entries_named_absent_and_settles():
+def test_a_runner_switched_back_loses_every_entry_of_the_names_and_every_mount_at_the_path_and_settles():
     remote = plan(fixture(), volumes=["/certs/client"], runner_settings={"multiarch-docker": REMOTE})
-    assert "BUILDKIT_HOST=tcp://b-01:1234" in runners(remote.content)["multiarch-docker"]["environment"]
-    # Entries put there by hand: the same name with another value, and another volume, are not the role's to take.
-    by_hand = remote.content.replace(b'"BUILDKIT_TLS_DIR=/buildkit/client"', b'"BUILDKIT_TLS_DIR=/buildkit/client", "BUILDKIT_HOST=tcp://mine:1"')
+    # Whatever values they were written with (another daemon, another client directory, an anonymous volume).
+    earlier = remote.content.replace(
+        b'"BUILDKIT_TLS_DIR=/buildkit/client"', b'"BUILDKIT_TLS_DIR=/buildkit/client", "BUILDKIT_HOST=tcp://older:1"').replace(
+        b'"/etc/mbh/client:/buildkit/client:ro"', b'"/etc/mbh/client:/buildkit/client:ro", "/buildkit/client", "/srv/old:/buildkit/client"')
     wanted = {"volumes": ["/certs/client"], "runner_settings": {"multiarch-docker": BACK_TO_DIND}}
-    back = plan(by_hand, **wanted)
+    back = plan(earlier, **wanted)
     after = runners(back.content)["multiarch-docker"]
-    assert after["environment"] == ["FF_NETWORK_PER_BUILD=true", "BUILDKIT_HOST=tcp://mine:1"]
-    assert "/etc/mbh/client:/buildkit/client:ro" not in after["docker"]["volumes"]
+    assert after["environment"] == ["FF_NETWORK_PER_BUILD=true"]  # the fixture's own entry stays
+    assert [v for v in after["docker"]["volumes"] if "/buildkit/client" in v] == []
     assert "/certs/client" in after["docker"]["volumes"] and after["docker"]["privileged"] is True
     assert back.details.changed_runners == ["multiarch-docker"]
     again = plan(back.content, **wanted)
     assert not again.changed and again.details.changed_runners == []
 
 
+def test_an_environment_that_held_only_removed_entries_goes_with_them():
+    remote = plan(fixture(), runner_settings={"docker-without-table": {"environment": ["BUILDKIT_HOST=tcp://b-01:1234"]}})
+    assert runners(remote.content)["docker-without-table"]["environment"] == ["BUILDKIT_HOST=tcp://b-01:1234"]
+    back = plan(remote.content, runner_settings={"docker-without-table": {"absent_environment": ["BUILDKIT_HOST"]}})
+    assert "environment" not in runners(back.content)["docker-without-table"]
+
+
 def test_absent_entries_a_runner_never_had_change_nothing():
-    result = plan(fixture(), runner_settings={"multiarch-docker": {"absent_environment": ["BUILDKIT_HOST=tcp://b-01:1234"],
-                                                                   "absent_volumes": ["/x:/buildkit/client:ro"]}})
+    result = plan(fixture(), runner_settings={"multiarch-docker": {"absent_environment": ["BUILDKIT_HOST"],
+                                                                   "absent_volumes": ["/buildkit/client"]}})
     assert not result.changed and result.content == fixture() and result.details.changed_runners == []
 
 
@@ -112,10 +120,11 @@ def test_a_volume_the_shared_option_ensures_is_never_removed():
 
 
 @pytest.mark.parametrize(("own", "message"), [
-    ({"environment": ["A=1"], "absent_environment": ["A=1"]}, "both to have and not to have A"),
-    ({"docker": {"volumes": ["/v"]}, "absent_volumes": ["/v"]}, "both to mount and not to mount /v"),
-    ({"absent_volumes": "/v"}, "absent_volumes must be a list of volume strings"),
-    ({"absent_environment": ["NOT AN ENTRY"]}, "absent_environment has an entry"),
+    ({"environment": ["A=1"], "absent_environment": ["A"]}, "both to have and not to have A"),
+    ({"docker": {"volumes": ["/h:/v:ro"]}, "absent_volumes": ["/v"]}, "both to mount /h:/v:ro and to mount nothing there"),
+    ({"absent_volumes": "/v"}, "absent_volumes must be a list of absolute paths"),
+    ({"absent_volumes": ["/h:/v"]}, "absent_volumes must be a list of absolute paths"),
+    ({"absent_environment": ["A=1"]}, "absent_environment must be a list of variable names"),
 ])
 def test_contradictory_or_malformed_absent_entries_are_refused(own, message):
     with pytest.raises(RunnerConfigError, match=message):
