@@ -31,8 +31,9 @@ DOCKER_BOOLEAN_KEYS = frozenset({"disable_cache", "disable_entrypoint_overwrite"
 # variables and `absent_volumes` the paths in the job's container it must not have (what a mode the runner left gave
 # it: the role's BuildKit settings).
 RUNNER_SETTING_KEYS = ("limit", "request_concurrency", "environment", "docker", "absent_environment", "absent_volumes")
-# A job variable as GitLab Runner reads one from `environment`: NAME=value.
-ENVIRONMENT_ENTRY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)", re.DOTALL)
+# A job variable's name, and one as GitLab Runner reads it from `environment`: NAME=value.
+VARIABLE_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+ENVIRONMENT_ENTRY = re.compile(rf"({VARIABLE_NAME})=(.*)", re.DOTALL)
 # GitLab Runner's "no time" (Go's zero time.Time), which it writes itself for a token that does not expire.
 UNKNOWN_TIME = datetime(1, 1, 1, tzinfo=timezone.utc)
 PRIVILEGE_KEYS = ("privileged", "services_privileged", "allowed_privileged_images", "allowed_privileged_services")
@@ -225,11 +226,11 @@ def _volume_target(volume: str) -> str:
 def _remove_entries(table, key: str, unwanted: Callable[[str], bool]) -> bool:
     """Drop from TABLE's KEY array the entries UNWANTED says so of; the others stay where they stand. An array this
     empties goes too (it was written for those entries)."""
-    if key not in table or not any(unwanted(str(entry)) for entry in table[key]):
+    doomed = [index for index, entry in enumerate(table.get(key, [])) if unwanted(str(entry))]
+    if not doomed:
         return False
-    for index in reversed(range(len(table[key]))):
-        if unwanted(str(table[key][index])):
-            del table[key][index]
+    for index in reversed(doomed):
+        del table[key][index]
     if not table[key]:
         del table[key]
     return True
@@ -325,14 +326,14 @@ def check_environment(where: str, environment: Any) -> list[str]:
         if not isinstance(entry, str) or not ENVIRONMENT_ENTRY.fullmatch(entry):
             # Only a name is ever shown: the entry may hold a secret.
             name = entry.split("=", 1)[0] if isinstance(entry, str) else ""
-            shown = f" ({name!r})" if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) else ""
+            shown = f" ({name!r})" if re.fullmatch(VARIABLE_NAME, name) else ""
             raise RunnerConfigError(f"{where} has an entry{shown} that is not NAME=value, NAME made of letters, digits"
                                     " and underscores")
     return list(environment)
 
 
 def _names(where: str, names: Any) -> list[str]:
-    if not isinstance(names, list) or not all(isinstance(n, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", n) for n in names):
+    if not isinstance(names, list) or not all(isinstance(n, str) and re.fullmatch(VARIABLE_NAME, n) for n in names):
         raise RunnerConfigError(f"{where} must be a list of variable names (letters, digits and underscores)")
     return list(names)
 
