@@ -330,3 +330,58 @@ def test_builders_are_made_by_the_user_and_all_their_state_is_theirs(run_module,
     assert listed["current"] == name, listed
     assert not strangers, f"not mbh-carol's: {strangers}"
     assert refused.failed and "mbh-alice may not use the Docker daemon" in refused["msg"], refused
+
+
+def _probe_loop(path: str, seconds: float, outcomes) -> None:
+    """In a forked child (root): load PATH as a node's CA again and again, reporting what each attempt came to."""
+    from ansible_collections.multiarch.buildhost.plugins.module_utils import _buildkit_probe  # pylint: disable=import-outside-toplevel
+    import ssl  # pylint: disable=import-outside-toplevel
+    counts = {"loaded": 0, "refused": 0, "other": []}
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            context = _buildkit_probe._tls_context({"cacert": path})  # pylint: disable=protected-access
+            names = [dict(entry[0] for entry in cert["subject"]) for cert in context.get_ca_certs()]
+            if names == [{"commonName": "alice-node-ca"}]:
+                counts["loaded"] += 1
+            else:
+                counts["other"].append(repr(names))
+        except ssl.SSLError as exc:
+            if "is not a regular file" in str(exc):
+                counts["refused"] += 1
+            else:
+                counts["other"].append(str(exc))
+    outcomes.put(counts)
+
+
+def test_a_racing_owner_cannot_make_the_node_probe_open_her_fifo(alice, reliability):
+    # buildx_builder probes a remote node with the TLS files its driver_opts name, as root; they may sit in a user's
+    # directory. Alice swaps her CA file for a FIFO and back, as fast as she can. Checked by name and then opened by
+    # name again, a swap in between made ssl open the FIFO and wait for a writer for ever; loaded from the descriptor
+    # it checked, each attempt loads her CA or refuses the FIFO, and never waits.
+    import multiprocessing  # pylint: disable=import-outside-toplevel
+    node = os.path.join(alice.pw_dir, "swap-node")
+    as_user(ALICE, f"mkdir -m 700 {node} && cd {node} && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1"
+                   " -nodes -keyout ca.key -out ca.real -days 1 -subj /CN=alice-node-ca 2>/dev/null && mkfifo ca.fifo"
+                   " && cp ca.real ca.pem")
+    attacker = subprocess.Popen(["runuser", "-u", ALICE, "--", "bash", "-c",
+                                 f"cd {node}; end=$((SECONDS + {int(RACE_SECONDS)})); while [ $SECONDS -lt $end ]; do"
+                                 " ln -f ca.fifo next && mv -fT next ca.pem; ln -f ca.real next && mv -fT next ca.pem; done"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    outcomes = multiprocessing.get_context("fork").Queue()
+    prober = multiprocessing.get_context("fork").Process(target=_probe_loop,
+                                                         args=(os.path.join(node, "ca.pem"), RACE_SECONDS - 2, outcomes))
+    prober.start()
+    prober.join(timeout=RACE_SECONDS + 20)
+    hung = prober.is_alive()
+    if hung:
+        prober.kill()
+    attacker.wait(timeout=RACE_SECONDS + 10)
+    assert attacker.returncode == 0, attacker.stderr.read()
+    counts = outcomes.get(timeout=5) if not hung else {"loaded": 0, "refused": 0, "other": ["hung"]}
+    ok = not hung and not counts["other"] and counts["loaded"] > 0 and counts["refused"] > 0
+    reliability.tried(f"hostile user: FIFO swapped under the node probe's CA ({counts['loaded']} loaded,"
+                      f" {counts['refused']} refused)", ok=ok)
+    assert not hung, "the probe opened alice's FIFO and waited for a writer"
+    assert not counts["other"], counts["other"][:5]
+    assert counts["loaded"] > 0 and counts["refused"] > 0, f"the race must hit both states: {counts}"
