@@ -103,6 +103,18 @@ def test_an_unknown_runner_name_is_refused(run_module, config):
     assert config.read_bytes() == before
 
 
+@pytest.mark.parametrize(("own", "message"), [
+    ({"absent_environment": ["BUILDKIT_HOST=tcp://x:1"]}, "absent_environment must be a list of variable names"),
+    ({"absent_volumes": ["/etc/c:/buildkit/client:ro"]}, "absent_volumes must be a list of absolute paths"),
+    ({"environment": ["BUILDKIT_HOST=tcp://x:1"], "absent_environment": ["BUILDKIT_HOST"]}, "both to have and not to have"),
+])
+def test_bad_absent_settings_are_refused_and_the_file_untouched(run_module, config, own, message):
+    before = config.read_bytes()
+    result = run_module("gitlab_runner_config", dict(DIND, path=str(config), runner_settings={"multiarch-docker": own}))
+    assert result.failed and message in result["msg"] and "multiarch-docker" in result["msg"]
+    assert config.read_bytes() == before
+
+
 def test_the_reader_lists_runners_without_their_secrets(run_module, tmp_path):
     path = tmp_path / "config.toml"
     shutil.copy(os.path.join(FIXTURES, "several-runners.toml"), path)
