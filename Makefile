@@ -6,18 +6,24 @@ PY    := $(BIN)/python
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 SANITY_TREE := build/ansible_collections/multiarch/buildhost
+# What the lab was built from (issue 25): written after `make lab`, compared with the last passing run's,
+# and kept as this machine's last passing one when `make test` passes. A failure's first line names the drift.
+MANIFEST := build/lab-manifest.txt
+DRIFT := { [ ! -f $(MANIFEST) ] || $(PY) tests/lab/manifest.py diff $(MANIFEST); }
 # Scenario directories hold a molecule.yml; molecule/shared holds task files they include.
 SCENARIOS ?= $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml))
 
-.PHONY: test venv lab lab-down units integration sanity lint molecule $(addprefix molecule-,$(SCENARIOS)) demo demo-clean bench-smoke clean collection-link
+.PHONY: test venv lab lab-manifest lab-down units integration sanity lint molecule $(addprefix molecule-,$(SCENARIOS)) demo demo-clean bench-smoke clean collection-link
 
 PARTS := lab units integration sanity lint $(addprefix molecule-,$(SCENARIOS)) bench-smoke
 
 test: venv  ## everything CI runs, one part after another, with the wall time of each
-	@set -e; rm -f build/times.txt; total=$$(date +%s); for part in $(PARTS); do \
-	  start=$$(date +%s); $(MAKE) --no-print-directory $$part; \
+	@set -e; rm -f build/times.txt $(MANIFEST); total=$$(date +%s); for part in $(PARTS); do \
+	  start=$$(date +%s); \
+	  $(MAKE) --no-print-directory $$part || { $(DRIFT) | head -n 1; echo "make test: $$part failed"; exit 1; }; \
 	  echo "[time] $$part: $$(( $$(date +%s) - start )) s" | tee -a build/times.txt; \
-	done; echo "[time] make test: $$(( $$(date +%s) - total )) s"
+	  if [ $$part = lab ]; then $(PY) tests/lab/manifest.py write $(MANIFEST); $(DRIFT); fi; \
+	done; $(PY) tests/lab/manifest.py passed $(MANIFEST); echo "[time] make test: $$(( $$(date +%s) - total )) s"
 
 venv: $(VENV)/.installed collection-link
 	@mkdir -p build
@@ -37,6 +43,10 @@ lab: venv  ## Docker engine, test-host images, local registry, ansible-test offl
 	tests/lab/registry.sh up
 	tests/lab/buildkit.sh
 	tests/lab/ansible-test-offline.sh $(PY)
+
+lab-manifest: venv  ## what the lab was built from, and its drift since the last passing make test
+	$(PY) tests/lab/manifest.py write $(MANIFEST)
+	$(DRIFT)
 
 lab-down:
 	tests/lab/registry.sh down
@@ -66,7 +76,7 @@ $(addprefix molecule-,$(SCENARIOS)): molecule-%: venv
 	@mkdir -p build/logs
 	@COLUMNS=400 NO_COLOR=1 ANSIBLE_NOCOLOR=1 ANSIBLE_VERBOSITY=3 ANSIBLE_DIFF_ALWAYS=1 \
 	  $(BIN)/molecule test -s $* > build/logs/molecule-$*.log 2>&1 \
-	  || { tail -n 150 build/logs/molecule-$*.log; echo "molecule $* failed: build/logs/molecule-$*.log"; exit 1; }
+	  || { $(DRIFT) | head -n 1; tail -n 150 build/logs/molecule-$*.log; echo "molecule $* failed: build/logs/molecule-$*.log"; exit 1; }
 	@sed -E 's/\x1b\[[0-9;]*m//g' build/logs/molecule-$*.log \
 	  | grep -E '(PLAY \[|TASK \[|RUNNING HANDLER|fatal:|changed:|failed:|: ok=[0-9]|INFO|WARNING|ERROR)' | cut -c1-200
 	$(PY) tests/leaks/scan_log.py $* build/logs/molecule-$*.log
