@@ -45,17 +45,19 @@ def update_json_file(
     policy: FilePolicy,
     overlay: dict[str, Any],
     check: Callable[[Plan[JsonPlanDetails]], None] | None = None,
+    observe: Callable[[dict[str, Any]], None] | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Merge OVERLAY into PATH under POLICY; CHECK may refuse a changed candidate before anything is written.
 
-    Returns the module result and whether the document itself changed (an owner or mode fix alone does not).
+    OBSERVE sees the merged document unmasked (see plan_json_update). Returns the module result and whether the
+    document itself changed (an owner or mode fix alone does not).
     """
     p = module.params
     # Credentials passed in settings are masked from here on, including in the echoed invocation.
     module.no_log_values.update(redact(overlay)[1])
 
     def planner(before: FileState) -> Plan[JsonPlanDetails]:
-        plan = plan_json_update(path, before, overlay, p["remove_keys"] or [])
+        plan = plan_json_update(path, before, overlay, p["remove_keys"] or [], observe)
         module.no_log_values.update(plan.details.secrets)
         if check is not None and plan.changed:
             check(plan)

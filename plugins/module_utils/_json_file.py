@@ -14,7 +14,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
 from ansible_collections.multiarch.buildhost.plugins.module_utils._managed_file import Plan
@@ -210,12 +210,19 @@ class JsonPlanDetails:
     secrets: set[str]  # every secret value seen, before or after, for the module to mask anywhere in its output
 
 
-def plan_json_update(path: str, before: FileState, overlay: dict[str, Any], remove_keys: list[str]) -> Plan[JsonPlanDetails]:
-    """Merge OVERLAY into the file's document (after removing REMOVE_KEYS) and say whether anything changed."""
+def plan_json_update(path: str, before: FileState, overlay: dict[str, Any], remove_keys: list[str],
+                     observe: Callable[[dict[str, Any]], None] | None = None) -> Plan[JsonPlanDetails]:
+    """Merge OVERLAY into the file's document (after removing REMOVE_KEYS) and say whether anything changed.
+
+    OBSERVE, when given, sees the merged document unmasked, from the same read: a question about its secrets
+    (is this login stored?) is answered without reading the file again by name.
+    """
     check_writable("the settings", overlay)
     before_doc = parse_json_object(path, before.content) if before.exists else {}
     pruned, missing = remove_key_paths(before_doc, remove_keys)
     after_doc = deep_merge(pruned, overlay)
+    if observe is not None:
+        observe(after_doc)
     newline = "\r\n" if b"\r\n" in before.content else "\n"
     shown_before, secrets_before = redact(before_doc)
     shown_after, secrets_after = redact(after_doc)

@@ -33,6 +33,27 @@ options:
       - Declared C(raw) only so that an explicit V(null) is accepted; any boolean spelling Ansible knows works.
     type: raw
     default: true
+  registry_login:
+    description:
+      - A registry login to look for, without changing anything: the result's RV(registry_login_stored) says whether
+        the file already stores it.
+      - The build role asks this before C(docker login), so that the login reports a change only when it stores
+        something new. The password is never returned or logged.
+    type: dict
+    version_added: 0.3.0
+    suboptions:
+      registry:
+        description: The registry's name as C(docker login) stores it (C(auths) key).
+        type: str
+        required: true
+      username:
+        description: The user name.
+        type: str
+        required: true
+      password:
+        description: The password or token.
+        type: str
+        required: true
 """
 
 EXAMPLES = r"""
@@ -66,6 +87,11 @@ removed_keys:
   returned: always
   type: list
   elements: str
+registry_login_stored:
+  description: Whether the file stores O(registry_login) (or hands that registry to a credential store, where it cannot
+    be compared).
+  returned: when O(registry_login) is given
+  type: bool
 backup_file:
   description: The copy of the previous file, when O(backup) made one. It has the file's new mode.
   returned: changed and O(backup=true) and the file existed
@@ -78,6 +104,7 @@ from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import
 from ansible_collections.multiarch.buildhost.plugins.module_utils._json_config import json_file_argument_spec, optional_bool, update_json_file
 from ansible_collections.multiarch.buildhost.plugins.module_utils._managed_file import Attributes, FilePolicy, without_path_stat
 from ansible_collections.multiarch.buildhost.plugins.module_utils._owner import owner_argument_spec, resolve_owner
+from ansible_collections.multiarch.buildhost.plugins.module_utils._registry_login import login_is_stored
 from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import NewDirectory, Trust
 
 
@@ -87,6 +114,11 @@ def main() -> None:
             owner_argument_spec(),
             path=dict(type="path"),
             experimental=dict(type="raw", default=True),
+            registry_login=dict(type="dict", options=dict(
+                registry=dict(type="str", required=True),
+                username=dict(type="str", required=True),
+                password=dict(type="str", required=True, no_log=True),
+            )),
             **json_file_argument_spec(),
         ),
         supports_check_mode=True,
@@ -108,7 +140,17 @@ def main() -> None:
             mode_mask=0o600,
             uid=owner.uid,
         )
-        result, _document_changed = update_json_file(module, p["path"] or owner.docker_config_path, policy, overlay)
+        login = p["registry_login"]
+        stored: list[bool] = []
+
+        def observe(document: dict) -> None:
+            if login:
+                stored.append(login_is_stored(document, login["registry"], login["username"], login["password"]))
+
+        result, _document_changed = update_json_file(module, p["path"] or owner.docker_config_path, policy, overlay,
+                                                      observe=observe)
+        if login:
+            result["registry_login_stored"] = stored[-1]
     except BuildhostError as exc:
         module.fail_json(msg=f"docker_cli_config: {exc}")
     module.exit_json(**result)
