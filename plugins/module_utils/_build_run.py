@@ -23,7 +23,7 @@ from ansible_collections.multiarch.buildhost.plugins.module_utils._build import 
     failure_summary,
     parse_metadata,
     registry_server_error,
-    secret_values,
+    build_secret_values,
 )
 from ansible_collections.multiarch.buildhost.plugins.module_utils._build_split import (
     check_cache_per_platform,
@@ -194,7 +194,7 @@ def run_build(cli: DockerCli, owner: Owner, params: dict, check_mode: bool) -> d
         return dict(result, changed=True, msg="check mode: nothing was built")
 
     before = _pushed_images(cli, params) if params["push"] else None
-    secrets = secret_values(params.get("secrets"))
+    secrets = build_secret_values(params)
     started = time.monotonic()
     with _metadata_directory(owner) as metadata_dir, _log_writer(log_file, owner) as log:
         if split:

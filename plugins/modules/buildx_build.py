@@ -66,7 +66,13 @@ options:
     type: bool
     default: false
   build_args:
-    description: Build arguments.
+    description:
+      - Build arguments.
+      - Values reach buildx through its environment (C(--build-arg NAME)), never argv or the returned RV(command).
+        Names the docker CLI or buildx read themselves (C(PATH), C(HOME), C(HTTP_PROXY) and the other proxies,
+        C(DOCKER_*), C(BUILDX_*), C(BUILDKIT_*), C(AWS_*), ...) stay on argv as C(NAME=VALUE), credentials in a URL masked.
+      - A build argument is no place for a secret, since provenance records it; use O(secrets). Values of arguments named
+        like a secret (C(*TOKEN*), C(*PASSWORD*), ...) are masked in the module's output all the same.
     type: dict
     default: {}
   labels:
@@ -82,7 +88,11 @@ options:
     elements: str
     default: []
   cache_to:
-    description: Cache exports, for example V(type=registry,ref=registry.example/app:buildcache,mode=max).
+    description:
+      - Cache exports, for example V(type=registry,ref=registry.example/app:buildcache,mode=max).
+      - Credentials in an entry (C(type=s3) C(access_key_id), C(secret_access_key), C(session_token); C(type=gha)
+        C(token)), here or in O(cache_from), are moved into the variables buildx reads them from (C(AWS_*),
+        C(ACTIONS_RUNTIME_TOKEN)): never on argv, masked in the output. Entries of one type must then share them.
     type: list
     elements: str
     default: []
@@ -243,6 +253,7 @@ attempts:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.multiarch.buildhost.plugins.module_utils._build import build_secret_values
 from ansible_collections.multiarch.buildhost.plugins.module_utils._build_run import run_build
 from ansible_collections.multiarch.buildhost.plugins.module_utils._docker_cli import user_client_argument_spec, user_docker_cli
 from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
@@ -281,6 +292,8 @@ def main() -> None:
         required_if=[("push", True, ["tags"])],
         supports_check_mode=True,
     )
+    # Cache credentials and secret-named build args travel in buildx's environment; masked in anything printed too.
+    module.no_log_values.update(build_secret_values(module.params))
     try:
         owner = resolve_owner(module.params["owner"])
         cli = user_docker_cli(module, owner)

@@ -2,9 +2,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from ansible_collections.multiarch.buildhost.plugins.module_utils._redact import mask
 from ansible_collections.multiarch.buildhost.plugins.module_utils._build import (
     build_command,
+    build_secret_values,
     default_log_file,
     cached_steps,
     digest_from,
@@ -13,6 +16,7 @@ from ansible_collections.multiarch.buildhost.plugins.module_utils._build import 
     secret_values,
     registry_server_error,
 )
+from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
 from ansible_collections.multiarch.buildhost.plugins.module_utils._imagetools import describe_index
 
 # From a real failed build on the lab (buildx 0.13.1, --progress plain), shortened.
@@ -119,3 +123,47 @@ def test_a_registry_server_error_is_recognised_and_other_failures_are_not():
     assert not registry_server_error(REGISTRY_500.replace("500 Internal Server Error", "401 Unauthorized"))
     assert not registry_server_error("ERROR: process \"/bin/sh -c exit 3\" did not complete successfully: exit code: 3\n")
     assert not registry_server_error("#5 ERROR: failed to compute cache key: \"/app.sh\" not found: 500 files\n")
+
+
+def test_build_arg_values_travel_in_the_environment_not_on_argv():
+    command = build_command({"path": "/ctx", "build_args": {"NPM_TOKEN": "npm-tok-123", "VERSION": "1.2"}}, "/m.json")
+    assert "npm-tok-123" not in " ".join(command.argv) and "1.2" not in command.argv
+    assert command.argv[command.argv.index("NPM_TOKEN") - 1] == "--build-arg"
+    assert command.env == {"NPM_TOKEN": "npm-tok-123", "VERSION": "1.2"}
+    assert "npm-tok-123" not in command.shown()
+
+
+def test_build_args_the_client_reads_itself_stay_on_argv_with_url_credentials_masked():
+    command = build_command({"path": "/ctx", "build_args": {"PATH": "/x", "HTTPS_PROXY": "http://u:pr0xy@p.lan:3128",
+                                                            "bad-name": "v"}}, "/m.json")
+    assert command.env == {}
+    assert "PATH=/x" in command.argv and "bad-name=v" in command.argv
+    assert "pr0xy" not in command.shown() and "p.lan:3128" in command.shown()
+
+
+def test_cache_credentials_move_into_the_variables_buildx_reads():
+    params = {"path": "/ctx",
+              "cache_from": ["type=s3,region=eu-west-1,bucket=b,access_key_id=AKIAX,secret_access_key=s3-secret/+k"],
+              "cache_to": ["type=s3,region=eu-west-1,bucket=b,access_key_id=AKIAX,secret_access_key=s3-secret/+k,mode=max",
+                           "type=gha,token=gha-token-1,url=http://cache.lan/"]}
+    command = build_command(params, "/m.json")
+    shown = command.shown()
+    for secret in ("AKIAX", "s3-secret/+k", "gha-token-1"):
+        assert secret not in shown and secret not in " ".join(command.argv)
+    assert command.env == {"AWS_ACCESS_KEY_ID": "AKIAX", "AWS_SECRET_ACCESS_KEY": "s3-secret/+k",
+                           "ACTIONS_RUNTIME_TOKEN": "gha-token-1"}
+    assert "type=s3,region=eu-west-1,bucket=b,mode=max" in command.argv
+    assert "type=gha,url=http://cache.lan/" in command.argv
+    assert build_secret_values(params) >= {"AKIAX", "s3-secret/+k", "gha-token-1"}
+
+
+def test_two_cache_entries_with_different_credentials_are_refused_by_name():
+    params = {"path": "/ctx", "cache_from": ["type=s3,secret_access_key=one"], "cache_to": ["type=s3,secret_access_key=two"]}
+    with pytest.raises(BuildhostError, match="cache_to: two type=s3 cache entries carry different secret_access_key"):
+        build_command(params, "/m.json")
+
+
+def test_secret_named_build_args_are_masked_and_plain_ones_are_not():
+    values = build_secret_values({"build_args": {"API_TOKEN": "tok-4567", "VERSION": "1.2", "PASSWORD": "abc"},
+                                  "secrets": [{"id": "a", "value": "sec-1"}]})
+    assert values == {"tok-4567", "sec-1"}
