@@ -33,6 +33,17 @@ def user_client_argument_spec() -> dict[str, Any]:
 # What a process run as another user inherits from the module's environment.
 INHERITED_BY_ANOTHER_USER = frozenset({"PATH", "TZ", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy",
                                        "no_proxy"})
+
+
+def inherited_by_another_user(environ: dict[str, str]) -> dict[str, str]:
+    """The part of root's ENVIRON that a process run as another user may see.
+
+    That user can read their process's environment, so a proxy URL with credentials (anything with '@': curl and Go
+    both take user:password@ with or without a scheme) is root's secret and stays behind; the plain ones are the
+    site's and are passed on.
+    """
+    return {key: value for key, value in environ.items()
+            if key in INHERITED_BY_ANOTHER_USER and not (key.lower().endswith("_proxy") and "@" in value)}
 # What the CLI prints when its user may not open the daemon's socket.
 _SOCKET_DENIED = "permission denied while trying to connect to the docker daemon"
 
@@ -68,7 +79,7 @@ class DockerCli:
             # Another user's process: they can read its environment, and DOCKER_*/BUILDX_* of root's would steer their
             # CLI. Only the search path, the time zone and the site's proxies (registry traffic) are passed on. A new
             # session and their home as the working directory: no tie to root's terminal or directory.
-            environ = {key: value for key, value in os.environ.items() if key in INHERITED_BY_ANOTHER_USER}
+            environ = inherited_by_another_user(dict(os.environ))
             environ.update(self.run_as.process_environment())
             identity = dict(identity, start_new_session=True)
             cwd = cwd or self.run_as.home

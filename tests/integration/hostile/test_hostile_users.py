@@ -274,11 +274,20 @@ if [ "$1" = docker-cli-plugin-metadata ]; then echo '{{"SchemaVersion":"0.1.0","
 exit 0
 EOS
 chmod 755 ~/.docker/cli-plugins/docker-buildx""")
-    os.environ["MBH_ROOT_ONLY_TOKEN"] = "root-only-token-value"
+    # Root's proxy settings: the plain one is the site's and is passed on; the one with a password is root's
+    # credential, which alice could read from her own process's environment (issue 26).
+    planted = {"MBH_ROOT_ONLY_TOKEN": "root-only-token-value", "HTTPS_PROXY": "http://root:pr0xy-Pa55@proxy.lan:3128",
+               "http_proxy": "http://proxy.lan:3128"}
+    saved = {key: os.environ.get(key) for key in planted}
+    os.environ.update(planted)
     try:
         result = run_module("buildx_builder_info", {"owner": ALICE, "cache_usage": False})
     finally:
-        del os.environ["MBH_ROOT_ONLY_TOKEN"]
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     with open(ran_as) as handle:
         uids = {int(line) for line in handle if line.strip()}
     with open(ran_as + ".env") as handle:
@@ -286,6 +295,8 @@ chmod 755 ~/.docker/cli-plugins/docker-buildx""")
     with open(ran_as + ".sid") as handle:
         plugin_session = int(handle.read().strip())
     assert "root-only-token-value" not in plugin_env, "root's environment reached alice's process"
+    assert "pr0xy-Pa55" not in plugin_env and "HTTPS_PROXY=" not in plugin_env, "root's proxy password reached alice"
+    assert "http_proxy=http://proxy.lan:3128" in plugin_env, "the site's plain proxy setting was not passed on"
     assert f"HOME={alice.pw_dir}" in plugin_env
     assert plugin_session != os.getsid(0), "alice's process shares root's session (and terminal)"
     ok = bool(uids) and uids == {alice.pw_uid}
