@@ -98,13 +98,15 @@ class RunnerSummary:
 
 
 def summarize(document) -> list[RunnerSummary]:
-    """What the registration and the fleet report need to know about each runner; no secrets."""
+    """What the registration and the fleet report need to know about each runner; no secrets (a token or password
+    in the URL's userinfo is masked)."""
     summaries = []
     for runner in document.get("runners", []):
         docker = runner.get("docker") or {}
         privileged = docker.get("privileged")
-        summaries.append(RunnerSummary(str(runner.get("name", "")), str(runner.get("executor", "")),
-                                       str(runner.get("url", "")), None if privileged is None else bool(privileged)))
+        url, _secrets = redact(str(runner.get("url", "")))
+        summaries.append(RunnerSummary(str(runner.get("name", "")), str(runner.get("executor", "")), url,
+                                       None if privileged is None else bool(privileged)))
     return summaries
 
 

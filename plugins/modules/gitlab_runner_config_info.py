@@ -10,7 +10,7 @@ short_description: Read which runners GitLab Runner's config.toml holds
 version_added: 0.2.0
 description:
   - Reads C(/etc/gitlab-runner/config.toml) and reports each runner's name, executor, URL and privileged mode,
-    and the global C(concurrent). Tokens and cache credentials are never returned.
+    and the global C(concurrent). Tokens, cache credentials and credentials in a runner's URL are never returned.
   - A missing file is reported as RV(exists=false) (no runner registered yet). A file that cannot be read as
     config.toml fails the task with a message that names the file, so a broken file never reads as "no runners".
 author: Multiarch Buildhost Team (@multiarch-buildhost)
@@ -51,7 +51,8 @@ runner_names:
   type: list
   elements: str
 runners:
-  description: Each runner's name, executor, URL and C([runners.docker]) privileged mode (V(null) when unset).
+  description: Each runner's name, executor, URL and C([runners.docker]) privileged mode (V(null) when unset). A
+    user name, password or token in the URL (C(https://TOKEN@gitlab.example.com)) is masked.
   returned: always
   type: list
   elements: dict

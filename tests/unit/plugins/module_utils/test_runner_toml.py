@@ -14,7 +14,9 @@ from ansible_collections.multiarch.buildhost.plugins.module_utils._runner_toml i
     RunnerConfigError,
     check_docker_settings,
     check_runner_settings,
+    parse,
     plan_runner_update,
+    summarize,
 )
 from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import FileState
 
@@ -368,3 +370,16 @@ def test_any_lifecycle_plan_twice_equals_once_and_removes_only_what_is_named(abs
     assert twice.changed is False and twice.content == once.content
     assert list(runners(once.content)) == [n for n in ["multiarch-docker", "shell-runner", "docker-without-table"]
                                            if n not in absent]
+
+
+# ---------------------------------------------------------------- what the reader returns
+
+
+def test_a_token_or_password_in_a_runner_url_is_masked_in_the_summary():
+    text = ('[[runners]]\n  name = "token-url"\n  url = "https://glpat-abcdef123456@gitlab.example.com/"\n  executor = "docker"\n'
+            '[[runners]]\n  name = "password-url"\n  url = "https://ci:pa/ss@word@gitlab.example.com"\n  executor = "shell"\n'
+            '[[runners]]\n  name = "plain-url"\n  url = "https://gitlab.example.com"\n  executor = "shell"\n')
+    summaries = summarize(parse("config.toml", text.encode()))
+    assert [s.url for s in summaries] == ["https://********@gitlab.example.com/", "https://********@gitlab.example.com",
+                                          "https://gitlab.example.com"]
+    assert [s.name for s in summaries] == ["token-url", "password-url", "plain-url"]
