@@ -9,6 +9,8 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.multiarch.buildhost.plugins.filter.buildkit_address import buildkit_endpoint
+
 # uname -m (Ansible's architecture fact) -> the platform Docker builds natively there.
 _ARCHITECTURES = {
     "x86_64": "linux/amd64",
@@ -33,6 +35,12 @@ def architecture_platform(architecture: str) -> str:
                                  " buildkit_native_platforms for this host") from None
 
 
+def node_name(host: str) -> str:
+    """A buildx node name for inventory host HOST: buildx takes letters, digits, '_', '.' and '-', a letter first."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", host)
+    return safe if safe[:1].isalpha() else "node-" + safe
+
+
 def fleet_node(name: str, host_vars: Any, default_port: int) -> dict[str, Any] | None:
     """What a host offers the fleet: the ``buildkit_node`` fact its buildkit role set in this run, or else the same
     read from its inventory variables (a host that is down this run is still known, so it can be reported left out)."""
@@ -46,7 +54,7 @@ def fleet_node(name: str, host_vars: Any, default_port: int) -> dict[str, Any] |
         architecture = (host_vars.get("ansible_facts") or {}).get("architecture")
         natives = [architecture_platform(architecture)] if architecture else []
     address = host_vars.get("buildkit_address") or host_vars.get("ansible_host") or name
-    return dict(name=name, serve=True, endpoint=f"tcp://{address}:{host_vars.get('buildkit_port') or default_port}",
+    return dict(name=name, serve=True, endpoint=buildkit_endpoint(address, host_vars.get("buildkit_port") or default_port, name),
                 native_platforms=list(natives), unknown=natives == [] and host_vars.get("buildkit_native_platforms") is None)
 
 
@@ -81,7 +89,7 @@ def buildkit_fleet(hostvars: Any, hosts: list[str], me: str, platforms: list[str
     # Serving hosts not in this run whose platforms nobody knows (no facts, no buildkit_native_platforms): said, not
     # silently dropped.
     unknown = sorted(name for name, node in known.items() if name != me and node.get("unknown"))
-    remote = [dict(name=re.sub(r"[^A-Za-z0-9_.-]", "_", name), endpoint=known[name]["endpoint"], platforms=assigned[name],
+    remote = [dict(name=node_name(name), endpoint=known[name]["endpoint"], platforms=assigned[name],
                    driver_opts=dict(driver_opts or {}, servername=name)) for name in sorted(assigned)]
     return dict(local_platforms=local, remote=remote, unknown=unknown)
 

@@ -10,12 +10,13 @@ words of HTTP/2 (gRPC's transport): with TLS 1.3 a server refuses a client certi
 """
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import socket
 import ssl
 import stat
 from dataclasses import dataclass, replace
-from urllib.parse import urlsplit
 
 from ansible_collections.multiarch.buildhost.plugins.module_utils._buildx import Builder, BuildxError, Node
 
@@ -23,6 +24,9 @@ PROBE_TIMEOUT_SECONDS = 3.0
 _HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _EMPTY_SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
 _SETTINGS_TYPE = 0x4
+# A host name or IPv4 address as a tcp:// endpoint may hold it; BuildKit's client dials HOST:PORT as it stands.
+_HOST = re.compile(r"^[A-Za-z0-9_.-]+$")
+_PORT = re.compile(r"^[0-9]{1,5}$")
 
 
 @dataclass(frozen=True)
@@ -74,20 +78,59 @@ def _tls_context(driver_opts: dict) -> ssl.SSLContext | None:
     return context
 
 
+def tcp_address(node: Node) -> tuple[str, int] | None:
+    """(host, port) of NODE's ``tcp://HOST:PORT`` or ``tcp://[IPv6]:PORT`` endpoint; None for the endpoints the probe
+    leaves alone (a docker context, ``unix://``, ``ssh://``...).
+
+    BuildKit's client splits the endpoint at ``://`` and dials the rest, so the rest must be exactly HOST:PORT; anything
+    else after ``tcp:`` is an error that names the node and the endpoint.
+    """
+    endpoint = node.endpoint or ""
+    if not endpoint.lower().startswith("tcp:"):
+        return None
+    rest = endpoint[len("tcp://"):]
+    problem = None
+    if not endpoint.startswith("tcp://"):
+        problem = "it must start with tcp:// (in lower case)"
+    elif rest.startswith("["):
+        host, bracket, port = rest[1:].partition("]:")
+        if not bracket:
+            problem = "it has no ]:PORT after the IPv6 address"
+        else:
+            try:
+                ipaddress.IPv6Address(host)
+            except ValueError:
+                problem = "the address in brackets is not an IPv6 address"
+    else:
+        host, colon, port = rest.rpartition(":")
+        if not colon:
+            problem = "it has no :PORT"
+        elif ":" in host:
+            problem = "an IPv6 address goes in brackets, as tcp://[fd00::1]:1234"
+        elif not _HOST.match(host):
+            problem = "the host is not a host name or IP address"
+    if problem is None and not (_PORT.match(port) and 0 < int(port) < 65536):
+        problem = "the port is not a number from 1 to 65535"
+    if problem:
+        raise BuildxError(f"node {node.name}: endpoint {endpoint!r} is not tcp://HOST:PORT: {problem}")
+    return host, int(port)
+
+
 def probe(node: Node, timeout: float = PROBE_TIMEOUT_SECONDS) -> str | None:
     """None when NODE answers as a BuildKit (gRPC) server would; else why not. Only tcp:// endpoints are probed."""
-    address = urlsplit(node.endpoint)
-    if address.scheme != "tcp" or not address.hostname:
+    address = tcp_address(node)
+    if address is None:
         return None
+    host, port = address
     try:
         context = _tls_context(node.driver_opts)
     except (OSError, ssl.SSLError) as exc:
         raise BuildxError(f"node {node.name}: its TLS files cannot be loaded: {exc}") from exc
     try:
-        with socket.create_connection((address.hostname, address.port or 1234), timeout=timeout) as raw:
+        with socket.create_connection((host, port), timeout=timeout) as raw:
             stream = raw
             if context is not None:
-                stream = context.wrap_socket(raw, server_hostname=node.driver_opts.get("servername") or address.hostname)
+                stream = context.wrap_socket(raw, server_hostname=node.driver_opts.get("servername") or host)
             with stream:
                 stream.sendall(_HTTP2_PREFACE + _EMPTY_SETTINGS)
                 header = stream.recv(9)

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: multiarch.buildhost contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""buildx builders: what buildx reports, what a user asked for, how they differ, and the commands to converge."""
+"""buildx builders: what buildx reports, what a user asked for, how they differ, and the commands to converge; and
+the buildkitd.toml both render with tomlkit (a builder's, and a fleet node's own)."""
 from __future__ import annotations
 
 import base64
@@ -9,15 +10,20 @@ import os
 import re
 import shlex
 from dataclasses import dataclass, field
+from typing import Any
 
 from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
-from ansible_collections.multiarch.buildhost.plugins.module_utils._json_file import load_json_object
-from ansible_collections.multiarch.buildhost.plugins.module_utils._platform import format_platform
+from ansible_collections.multiarch.buildhost.plugins.module_utils._json_file import load_json_object, same_json
+from ansible_collections.multiarch.buildhost.plugins.module_utils._managed_file import Plan
+from ansible_collections.multiarch.buildhost.plugins.module_utils._platform import PlatformError, format_platform, normalize_platform
+from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import FileState
 
 # buildx's own rule for instance names.
 BUILDER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+# buildx's rule for node names (store.ValidateName, the same from 0.10 to 0.19). buildx lowercases the name it stores.
+NODE_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_.-]*$")
 # buildx (0.13) adds this flag by itself to docker-container nodes; it is not drift.
 IMPLIED_HOST_NETWORK_FLAG = "--allow-insecure-entitlement=network.host"
 CONFIG_FILE_KEY = "buildkitd.toml"
@@ -65,6 +71,39 @@ class Builder:
 def validate_name(name: str) -> None:
     if not BUILDER_NAME.match(name):
         raise BuildxError(f"invalid builder name {name!r}: use letters, digits, '_', '.' and '-', starting with a letter or digit")
+
+
+def _platforms(where: str, platforms: list) -> list[str]:
+    """PLATFORMS as buildx stores them; one entry may hold several, comma-separated, as --platform takes them."""
+    normalized: list[str] = []
+    for entry in platforms or []:
+        for spelling in entry.split(",") if isinstance(entry, str) else [entry]:
+            try:
+                platform = normalize_platform(spelling.strip() if isinstance(spelling, str) else spelling)
+            except PlatformError as exc:
+                raise BuildxError(f"{where}: {exc}") from None
+            normalized.append(platform)  # duplicates too: buildx keeps them, and drift compares the lists
+    return normalized
+
+
+def check_nodes(params: dict) -> None:
+    """Refuse node names and platforms that buildx would take but that leave a builder unable to build, or that it
+    would quietly change (and so re-create the builder on every run); the message names the bad value."""
+    first = f"{params['name']}0"
+    seen = {first.lower(): first}
+    _platforms("platforms", params.get("platforms") or [])
+    for node in params.get("nodes") or []:
+        name = node.get("name")
+        if not isinstance(name, str) or not NODE_NAME.match(name):
+            raise BuildxError(f"nodes: node name {name!r} is not one buildx accepts: a letter first, then letters,"
+                              " digits, '_', '.' or '-'")
+        # buildx stores names lowercased, and `create --node NAME --append` with a name it has updates that node
+        # instead of appending one: the builder would have a node less than asked, and drift on every run.
+        if name.lower() in seen:
+            raise BuildxError(f"nodes: node name {name!r} is already used by node {seen[name.lower()]!r} (buildx ignores"
+                              f" case; the first node is named {first!r})")
+        seen[name.lower()] = name
+        _platforms(f"nodes: node {name}: platforms", node.get("platforms") or [])
 
 
 # ---- what buildx reports -------------------------------------------------------------------------------------
@@ -161,11 +200,12 @@ def desired_builder(params: dict) -> Builder:
     flags = shlex.split(params.get("buildkitd_flags") or "")
     config = render_buildkitd_config(params.get("buildkitd_config") or {})
     first = Node(name=f"{params['name']}0", endpoint=params.get("endpoint") or "", driver_opts=_stringify(params.get("driver_opts")),
-                 flags=flags, platforms=list(params.get("platforms") or []), config=config)
+                 flags=flags, platforms=_platforms("platforms", params.get("platforms") or []), config=config)
     nodes = [first]
     for extra in params.get("nodes") or []:
         nodes.append(Node(name=extra["name"], endpoint=extra["endpoint"], driver_opts=_stringify(extra.get("driver_opts")),
-                          flags=flags, platforms=list(extra.get("platforms") or []), config=config))
+                          flags=flags, platforms=_platforms(f"nodes: node {extra['name']}: platforms", extra.get("platforms") or []),
+                          config=config))
     return Builder(params["name"], params["driver"], nodes)
 
 
@@ -237,3 +277,99 @@ def create_commands(desired: Builder, config_file: str | None, use: bool, bootst
 
 def instance_path(docker_config: str, name: str) -> str:
     return os.path.join(docker_config, "buildx", "instances", name)
+
+
+# ---- a fleet node's own buildkitd.toml (the buildkitd_config module) -------------------------------------------
+
+# What BuildKit 0.13 reads from a [registry."NAME"] table (util/resolver/config.RegistryConfig), and the shape of each.
+# BuildKit ignores any other key without a word, and a value of another shape stops the daemon from starting.
+REGISTRY_KEYS = {
+    "mirrors": "a list of strings",
+    "http": "true or false",
+    "insecure": "true or false",
+    "ca": "a list of strings",
+    "keypair": "a list of {key, cert} tables",
+    "tlsconfigdir": "a list of strings",
+}
+KEYPAIR_KEYS = ("key", "cert")
+# BuildKit reads gckeepstorage as a signed 64-bit number of bytes.
+MAX_KEEP_STORAGE = 2 ** 63 - 1
+BUILDKITD_HEADER = "# Written by multiarch.buildhost.buildkitd_config: edits here are replaced on its next run.\n"
+
+
+def _is_text(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")  # a lone surrogate (from undecodable input) has no UTF-8, so no TOML either
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _registry_value(name: str, key: str, value: Any) -> Any:
+    where = f"buildkit registry {name!r}: {key}"
+    shape = REGISTRY_KEYS[key]
+    if shape == "true or false":
+        if not isinstance(value, bool):
+            raise BuildxError(f"{where} must be {shape}, not {value!r}")
+        return value
+    if not isinstance(value, list):
+        raise BuildxError(f"{where} must be {shape}, not {value!r}")
+    if key != "keypair":
+        if not all(_is_text(item) for item in value):
+            raise BuildxError(f"{where} must be {shape}, not {value!r}")
+        return list(value)
+    pairs = []
+    for pair in value:
+        if not isinstance(pair, dict) or set(pair) != set(KEYPAIR_KEYS) or not all(_is_text(pair[k]) for k in KEYPAIR_KEYS):
+            raise BuildxError(f"{where} must be {shape}: each entry has exactly a key and a cert path, not {pair!r}")
+        pairs.append({"key": pair["key"], "cert": pair["cert"]})
+    return pairs
+
+
+def buildkitd_document(registries: Any, gc_keep_storage: Any) -> dict:
+    """A fleet node's buildkitd.toml as data: garbage collection on, keeping GC_KEEP_STORAGE bytes, and REGISTRIES
+    (registry name -> settings) as [registry."NAME"] tables, each checked against what BuildKit 0.13 reads."""
+    if isinstance(gc_keep_storage, bool) or not isinstance(gc_keep_storage, int) or not 0 <= gc_keep_storage <= MAX_KEEP_STORAGE:
+        raise BuildxError(f"gc_keep_storage must be a number of bytes from 0 to {MAX_KEEP_STORAGE}, not {gc_keep_storage!r}")
+    if not isinstance(registries, dict):
+        raise BuildxError(f"registries must be a dict of registry name -> settings, not {registries!r}")
+    tables = {}
+    for name in sorted(registries, key=str):
+        settings = registries[name]
+        if not _is_text(name) or not name:
+            raise BuildxError(f"buildkit registry name {name!r} must be a non-empty string, such as 'docker.io' or"
+                              " 'registry.lan:5000'")
+        if not isinstance(settings, dict):
+            raise BuildxError(f"buildkit registry {name!r}: its settings must be a dict such as {{http: true}}, not {settings!r}")
+        unknown = [key for key in settings if key not in REGISTRY_KEYS]
+        if unknown:
+            raise BuildxError(f"buildkit registry {name!r}: unknown setting(s) {', '.join(repr(k) for k in unknown)};"
+                              f" BuildKit 0.13 knows {', '.join(REGISTRY_KEYS)}")
+        tables[name] = {key: _registry_value(name, key, settings[key]) for key in sorted(settings)}
+    document: dict = {"worker": {"oci": {"gc": True, "gckeepstorage": gc_keep_storage}}}
+    if tables:
+        document["registry"] = tables
+    return document
+
+
+def _same_document(content: bytes, document: dict) -> bool:
+    """Whether CONTENT holds DOCUMENT, compared as data: a file that only differs in layout (the role's earlier
+    template, comments) needs no rewrite, and BuildKit no restart."""
+    try:
+        return same_json(_tomlkit().parse(content.decode("utf-8")).unwrap(), document)
+    except Exception:  # not UTF-8, or tomlkit's ParseError family: a file BuildKit cannot read is replaced
+        return False
+
+
+def plan_buildkitd_config(before: FileState, document: dict) -> Plan[dict]:
+    """The buildkitd.toml that holds DOCUMENT (from buildkitd_document), written whole: the module owns the file."""
+    content = (BUILDKITD_HEADER + (render_buildkitd_config(document) or "")).encode("utf-8")
+    return Plan(
+        content=content,
+        changed=not (before.exists and _same_document(before.content, document)),
+        shown_before=before.content.decode("utf-8", errors="replace"),
+        shown_after=content.decode("utf-8"),
+        details=document,
+    )

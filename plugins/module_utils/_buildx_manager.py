@@ -12,6 +12,7 @@ from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file imp
 from ansible_collections.multiarch.buildhost.plugins.module_utils._buildx import (
     Builder,
     BuildxError,
+    check_nodes,
     create_commands,
     desired_builder,
     drift,
@@ -153,6 +154,8 @@ class BuilderManager:
             return self.ensure_absent(params["name"], params["driver"], check_mode)
         if params["driver"] == "docker":
             return self.ensure_context_builder(params, check_mode)
+        # Before anything runs: buildx would take a bad node name or platform and leave a builder that cannot build.
+        check_nodes(params)
         tls_context = self.context_for_tls_environment(params["name"], check_mode)
         if tls_context and not params["endpoint"]:
             params = dict(params, endpoint=tls_context)

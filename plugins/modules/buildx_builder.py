@@ -53,7 +53,11 @@ options:
     type: dict
     default: {}
   platforms:
-    description: Platforms fixed for the first node (C(--platform)).
+    description:
+      - Platforms fixed for the first node (C(--platform)).
+      - Each is C(os/arch[/variant]) with an operating system and architecture BuildKit knows (or an architecture
+        alone, for Linux), and is compared in the form buildx stores it (V(linux/aarch64) is V(linux/arm64),
+        V(linux/arm) is V(linux/arm/v7)). Anything else fails the task, naming the platform, before anything runs.
     type: list
     elements: str
     default: []
@@ -67,15 +71,21 @@ options:
     default: []
     suboptions:
       name:
-        description: The node's name.
+        description:
+          - The node's name, as buildx accepts it - a letter first, then letters, digits, V(_), V(.) or V(-) - and
+            unlike any other node's name, case aside (buildx stores it in lower case; the first node is O(name) with
+            V(0) appended). Anything else fails the task before anything runs.
         type: str
         required: true
       endpoint:
-        description: The node's endpoint.
+        description:
+          - The node's endpoint. With O(unreachable_nodes) other than V(keep), a C(tcp://) endpoint must be
+            C(tcp://HOST:PORT), an IPv6 address in brackets (C(tcp://[fd00::1]:1234)); anything else fails the task,
+            naming the node and the endpoint.
         type: str
         required: true
       platforms:
-        description: Platforms fixed for the node.
+        description: Platforms fixed for the node, as for O(platforms).
         type: list
         elements: str
         default: []

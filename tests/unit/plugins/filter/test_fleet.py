@@ -76,3 +76,20 @@ def test_a_serving_host_whose_platforms_nobody_knows_is_named_not_dropped_silent
     assert fleet["unknown"] == ["ppc-down"]
     assert fleet["local_platforms"] == ["linux/ppc64le"]
     assert buildkit_fleet(hostvars(), HOSTS, "build", ["linux/ppc64le"])["unknown"] == []
+
+
+def test_a_host_known_from_the_inventory_alone_gets_a_bracketed_ipv6_endpoint_and_a_name_buildx_takes():
+    vars_ = hostvars(**{"10.0.0.7": {"buildkit_serve": True, "buildkit_native_platforms": ["linux/arm64"],
+                                     "buildkit_address": "fd00::7"}})
+    layout = buildkit_fleet(vars_, ["build", "10.0.0.7"], "build", ["linux/arm64"], 1234)
+    (node,) = layout["remote"]
+    assert node["endpoint"] == "tcp://[fd00::7]:1234"
+    assert node["name"] == "node-10.0.0.7"
+    assert node["driver_opts"]["servername"] == "10.0.0.7"
+
+
+def test_a_bad_inventory_address_fails_naming_the_host():
+    vars_ = hostvars(**{"arm-x": {"buildkit_serve": True, "buildkit_native_platforms": ["linux/arm64"],
+                                  "buildkit_address": "arm-x:1234"}})
+    with pytest.raises(AnsibleFilterError, match="arm-x"):
+        buildkit_fleet(vars_, ["build", "arm-x"], "build", ["linux/arm64"], 1234)

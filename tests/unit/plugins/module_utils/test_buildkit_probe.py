@@ -61,6 +61,53 @@ def test_endpoints_other_than_tcp_are_not_probed():
     assert probe(Node(name="n", endpoint="unix:///run/buildkit/buildkitd.sock")) is None
 
 
+@pytest.mark.parametrize("endpoint", ["", "default", "multiarch-context", "ssh://builder@arm-01", "unix://[not-a-host"])
+def test_docker_contexts_and_other_schemes_are_left_to_buildx(endpoint):
+    assert probe(Node(name="n", endpoint=endpoint)) is None
+
+
+def serve_once_v6(reply: bytes) -> int:
+    try:
+        listener = socket.create_server(("::1", 0), family=socket.AF_INET6)
+    except OSError:
+        pytest.skip("no IPv6 on the loopback here")
+
+    def answer():
+        with listener:
+            connection = listener.accept()[0]
+            with connection:
+                connection.recv(64)
+                connection.sendall(reply)
+
+    threading.Thread(target=answer, daemon=True).start()
+    return listener.getsockname()[1]
+
+
+def test_an_ipv6_node_in_brackets_is_probed():
+    assert probe(Node(name="n", endpoint=f"tcp://[::1]:{serve_once_v6(SETTINGS_FRAME)}")) is None
+
+
+@pytest.mark.parametrize(("endpoint", "problem"), [
+    ("tcp://fd00::1:1234", "an IPv6 address goes in brackets"),
+    ("tcp://arm-01:port", "the port is not a number"),
+    ("tcp://arm-01:99999", "the port is not a number"),
+    ("tcp://arm-01", "it has no :PORT"),
+    ("tcp://[fd00::zz]:1234", "the address in brackets is not an IPv6 address"),
+    ("tcp://[fd00::1]", "it has no ]:PORT"),
+    ("tcp://arm-01:1234/", "the port is not a number"),
+    ("tcp://builder@arm-01:1234", "the host is not a host name or IP address"),
+    ("tcp:arm-01:1234", "it must start with tcp://"),
+    ("TCP://arm-01:1234", "it must start with tcp://"),
+])
+def test_a_tcp_endpoint_that_is_not_host_port_fails_naming_the_node_and_endpoint(endpoint, problem):
+    # Some of these raised a bare ValueError from urllib (a traceback instead of a task failure); others were probed
+    # on a made-up port, or not at all.
+    with pytest.raises(BuildxError) as error:
+        probe(Node(name="arm", endpoint=endpoint))
+    assert str(error.value).startswith(f"node arm: endpoint {endpoint!r} is not tcp://HOST:PORT: ")
+    assert problem in str(error.value)
+
+
 def fleet() -> Builder:
     return Builder("fleet", "remote", [
         Node(name="fleet0", endpoint="tcp://127.0.0.1:1234", platforms=["linux/amd64"]),

@@ -129,3 +129,31 @@ def test_cache_usage_reads_the_totals_buildx_du_prints(owner):
 def test_list_builders_returns_every_builder_buildx_lists(owner, recorded):
     mgr, _cli = manager(owner, recorded)
     assert [b.name for b in mgr.list_builders()] == ["rec"]
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"nodes": [{"name": "", "endpoint": "tcp://arm:1234", "platforms": [], "driver_opts": {}}]}, "node name ''"),
+    ({"nodes": [{"name": "10.0.0.5", "endpoint": "tcp://10.0.0.5:1234", "platforms": [], "driver_opts": {}}]},
+     "node name '10.0.0.5' is not one buildx accepts"),
+    ({"nodes": [{"name": "arm 1", "endpoint": "tcp://arm:1234", "platforms": [], "driver_opts": {}}]}, "node name 'arm 1'"),
+    ({"nodes": [{"name": "REC0", "endpoint": "tcp://arm:1234", "platforms": [], "driver_opts": {}}]},
+     "node name 'REC0' is already used by node 'rec0'"),
+    ({"platforms": ["linux/amd46"]}, "platforms: platform 'linux/amd46': unknown architecture"),
+    ({"nodes": [{"name": "arm", "endpoint": "tcp://arm:1234", "platforms": ["linux/arm64", "linux"], "driver_opts": {}}]},
+     "node arm: platforms: platform 'linux' names an operating system only"),
+])
+def test_a_node_name_or_platform_buildx_would_take_but_not_build_with_fails_before_anything_runs(owner, recorded, change, message):
+    # buildx takes an empty node name (and makes one up), any os/arch word, and a second node of the same name (it
+    # updates the first): the builder then cannot build what was asked, or drifts on every run.
+    mgr, cli = manager(owner, recorded)
+    with pytest.raises(BuildxError, match=message):
+        mgr.converge(params(**change), check_mode=True)
+    assert cli.ran == []
+
+
+@pytest.mark.parametrize("spelling", ["linux/aarch64", "linux/arm64/v8", "arm64"])
+def test_a_platform_buildx_normalised_is_not_drift(owner, recorded, spelling):
+    # The stored builder has linux/arm64: buildx wrote what it parsed, not what it was given.
+    mgr, cli = manager(owner, recorded)
+    assert mgr.converge(params(platforms=[spelling]), check_mode=False) == (False, [])
+    assert cli.mutations() == []

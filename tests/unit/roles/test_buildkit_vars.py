@@ -1,0 +1,70 @@
+"""The buildkit role's endpoint and certificate names, rendered by Ansible's own templating from roles/buildkit/vars
+and tasks/run.yml with the collection's filters (issue 26: an IPv6 buildkit_address gave tcp://fd00::1:1234, and a
+host:port was taken as an IP address)."""
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+REPO = pathlib.Path(__file__).parents[3]
+ROLE = REPO / "roles" / "buildkit"
+SERVER_NAMES = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())["buildkit_server_names"]
+RUN = yaml.safe_load((ROLE / "tasks" / "run.yml").read_text())
+NODE_TASK = next(task for task in RUN if task["name"].startswith("Describe this host as a fleet node"))
+ENDPOINT = NODE_TASK["ansible.builtin.set_fact"]["buildkit_node"]["endpoint"]
+
+# In one child process: the collection loader is process-wide state that the other unit tests do not expect, and
+# starting Ansible once for every case is what takes the time.
+RENDER = """
+import json, sys
+from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder
+_AnsibleCollectionFinder(paths=[sys.argv[1]])._install()
+from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar, trust_as_template
+results = []
+for expression, variables in json.loads(sys.stdin.read()):
+    try:
+        results.append({"value": Templar(loader=DataLoader(), variables=variables).template(trust_as_template(expression))})
+    except Exception as exc:
+        results.append({"error": str(exc)})
+print(json.dumps(results))
+"""
+BAD_ADDRESSES = ["build-01:1234", "tcp://build-01:1234", "build 01"]
+CASES = [(ENDPOINT, "fd00::1", 1234), (SERVER_NAMES, "fd00::1", 1234), (ENDPOINT, "10.0.0.5", 2345),
+         (SERVER_NAMES, "arm-01.lan", 1234)] + [(e, a, 1234) for e in (ENDPOINT, SERVER_NAMES) for a in BAD_ADDRESSES]
+
+
+@pytest.fixture(scope="module")
+def rendered() -> dict:
+    jobs = [[expression, {"buildkit_address": address, "buildkit_port": port, "inventory_hostname": "build-01"}]
+            for expression, address, port in CASES]
+    done = subprocess.run([sys.executable, "-c", RENDER, str(REPO / ".collection")], input=json.dumps(jobs),
+                          capture_output=True, text=True, check=True, cwd=REPO)
+    return dict(zip(CASES, json.loads(done.stdout)))
+
+
+def test_an_ipv6_node_is_published_in_brackets_and_certified_as_an_ip(rendered):
+    assert rendered[ENDPOINT, "fd00::1", 1234] == {"value": "tcp://[fd00::1]:1234"}
+    assert rendered[SERVER_NAMES, "fd00::1", 1234] == {"value": ["DNS:build-01", "DNS:localhost", "IP:127.0.0.1", "IP:fd00::1"]}
+
+
+def test_an_ipv4_or_dns_node_is_published_as_before(rendered):
+    assert rendered[ENDPOINT, "10.0.0.5", 2345] == {"value": "tcp://10.0.0.5:2345"}
+    assert rendered[SERVER_NAMES, "arm-01.lan", 1234]["value"][-1] == "DNS:arm-01.lan"
+
+
+@pytest.mark.parametrize("address", BAD_ADDRESSES)
+@pytest.mark.parametrize("expression", [ENDPOINT, SERVER_NAMES], ids=["endpoint", "server_names"])
+def test_a_bad_address_fails_naming_the_host_and_the_variable(rendered, expression, address):
+    assert f"build-01: buildkit_address {address!r}" in rendered[expression, address, 1234]["error"]
+
+
+def test_the_configuration_task_still_registers_what_restarts_the_container():
+    task = next(task for task in RUN if task["name"] == "Write BuildKit's configuration")
+    assert task["register"] == "buildkit_config"
+    assert task["multiarch.buildhost.buildkitd_config"]["registries"] == "{{ buildkit_registries }}"
