@@ -71,7 +71,7 @@ def _long_names(names: Iterable[str], table: Mapping[str, str]) -> set[str]:
 
 def _san(name: str) -> str:
     """One spelling per name: DNS names are case-insensitive, and an IP address has many spellings (::1, 0:0::1)."""
-    kind, _, value = name.partition(":")
+    kind, _colon, value = name.partition(":")
     if kind == "DNS":
         return f"DNS:{value.lower().rstrip('.')}"
     if kind == "IP":

@@ -44,6 +44,8 @@ def inherited_by_another_user(environ: dict[str, str]) -> dict[str, str]:
     """
     return {key: value for key, value in environ.items()
             if key in INHERITED_BY_ANOTHER_USER and not (key.lower().endswith("_proxy") and "@" in value)}
+
+
 # What the CLI prints when its user may not open the daemon's socket.
 _SOCKET_DENIED = "permission denied while trying to connect to the docker daemon"
 

@@ -92,7 +92,7 @@ options:
       - Cache exports, for example V(type=registry,ref=registry.example/app:buildcache,mode=max).
       - Credentials in an entry (C(type=s3) C(access_key_id), C(secret_access_key), C(session_token); C(type=gha)
         C(token)), here or in O(cache_from), are moved into the variables buildx reads them from (C(AWS_*),
-        C(ACTIONS_RUNTIME_TOKEN)): never on argv, masked in the output. Entries of one type must then share them.
+        C(ACTIONS_RUNTIME_TOKEN)), never on argv, and masked in the output. Entries of one type must then share them.
     type: list
     elements: str
     default: []

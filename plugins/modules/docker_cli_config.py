@@ -35,7 +35,7 @@ options:
     default: true
   registry_login:
     description:
-      - A registry login to look for, without changing anything: the result's RV(registry_login_stored) says whether
+      - A registry login to look for, without changing anything. The result's RV(registry_login_stored) says whether
         the file already stores it.
       - The build role asks this before C(docker login), so that the login reports a change only when it stores
         something new. The password is never returned or logged.
@@ -147,8 +147,8 @@ def main() -> None:
             if login:
                 stored.append(login_is_stored(document, login["registry"], login["username"], login["password"]))
 
-        result, _document_changed = update_json_file(module, p["path"] or owner.docker_config_path, policy, overlay,
-                                                      observe=observe)
+        path = p["path"] or owner.docker_config_path
+        result, _document_changed = update_json_file(module, path, policy, overlay, observe=observe)
         if login:
             result["registry_login_stored"] = stored[-1]
     except BuildhostError as exc:

@@ -160,7 +160,7 @@ def write_request(root: str, key=None, common_name: str = HOST, names=tuple(NAME
     """A request shaped like the one certificate.yml makes (openssl_csr_pipe), changed as asked."""
     key = key or ec.generate_private_key(ec.SECP256R1())
     sans = [x509.IPAddress(ipaddress.ip_address(v)) if k == "IP" else x509.DNSName(v)
-            for k, _, v in (name.partition(":") for name in names)]
+            for k, _colon, v in (name.partition(":") for name in names)]
     builder = (x509.CertificateSigningRequestBuilder()
                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
                .add_extension(x509.SubjectAlternativeName(sans), critical=False)

@@ -21,7 +21,7 @@ ONLY_SIGNS = dict(digital_signature=True, content_commitment=False, key_encipher
 
 
 def _san(name: str) -> x509.GeneralName:
-    kind, _, value = name.partition(":")
+    kind, _colon, value = name.partition(":")
     return x509.IPAddress(ipaddress.ip_address(value)) if kind == "IP" else x509.DNSName(value)
 
 
