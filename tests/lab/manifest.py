@@ -175,7 +175,11 @@ def main(argv: list[str]) -> int:
             old_path = Path(argv[2])
         else:
             old_path = LOCAL_PASSED if LOCAL_PASSED.is_file() else COMMITTED
-        lines = drift(read(Path(argv[1])), read(old_path))
+        old = read(old_path)
+        if not old:
+            print(f"[lab-drift] no passing manifest to compare with yet ({old_path}): this run's is {argv[1]}")
+            return 0
+        lines = drift(read(Path(argv[1])), old)
         print(summary(lines) + f" (against {old_path})")
         for line in lines[:40]:
             print(f"[lab-drift]   {line}")
