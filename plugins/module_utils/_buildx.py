@@ -328,9 +328,30 @@ def _registry_value(name: str, key: str, value: Any) -> Any:
     return pairs
 
 
-def buildkitd_document(registries: Any, gc_keep_storage: Any) -> dict:
-    """A fleet node's buildkitd.toml as data: garbage collection on, keeping GC_KEEP_STORAGE bytes, and REGISTRIES
-    (registry name -> settings) as [registry."NAME"] tables, each checked against what BuildKit 0.13 reads."""
+# A Go duration as BuildKit's [history] maxAge reads it ("72h", "90m", "3600s").
+_GO_DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(h|m|s|ms))+$")
+
+
+def _history_table(max_age: Any, max_entries: Any) -> dict:
+    """[history]: how long and how many finished builds BuildKit keeps (their build args, logs and results, which every
+    client of the daemon can read). Unset, BuildKit keeps 48 hours and 50 records."""
+    table: dict = {}
+    if max_age is not None:
+        if not isinstance(max_age, str) or not _GO_DURATION.match(max_age):
+            raise BuildxError(f"history_max_age must be a duration such as '24h' or '90m', not {max_age!r}")
+        table["maxAge"] = max_age
+    if max_entries is not None:
+        if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
+            raise BuildxError(f"history_max_entries must be a whole number of 1 or more, not {max_entries!r}")
+        table["maxEntries"] = max_entries
+    return table
+
+
+def buildkitd_document(registries: Any, gc_keep_storage: Any, history_max_age: Any = None,
+                       history_max_entries: Any = None) -> dict:
+    """A fleet node's buildkitd.toml as data: garbage collection on, keeping GC_KEEP_STORAGE bytes, the build history
+    bounded when asked, and REGISTRIES (registry name -> settings) as [registry."NAME"] tables, each checked against
+    what BuildKit 0.13 reads."""
     if isinstance(gc_keep_storage, bool) or not isinstance(gc_keep_storage, int) or not 0 <= gc_keep_storage <= MAX_KEEP_STORAGE:
         raise BuildxError(f"gc_keep_storage must be a number of bytes from 0 to {MAX_KEEP_STORAGE}, not {gc_keep_storage!r}")
     if not isinstance(registries, dict):
@@ -349,6 +370,9 @@ def buildkitd_document(registries: Any, gc_keep_storage: Any) -> dict:
                               f" BuildKit 0.13 knows {', '.join(REGISTRY_KEYS)}")
         tables[name] = {key: _registry_value(name, key, settings[key]) for key in sorted(settings)}
     document: dict = {"worker": {"oci": {"gc": True, "gckeepstorage": gc_keep_storage}}}
+    history = _history_table(history_max_age, history_max_entries)
+    if history:
+        document["history"] = history
     if tables:
         document["registry"] = tables
     return document

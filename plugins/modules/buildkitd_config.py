@@ -12,7 +12,8 @@ description:
   - Writes the whole C(buildkitd.toml) of a standalone BuildKit daemon, such as the one the
     P(multiarch.buildhost.buildkit#role) role runs, rendered from data with a TOML library. Registry names and values
     are quoted and escaped as TOML needs, whatever characters they hold.
-  - The file holds C([worker.oci]) with C(gc = true) and C(gckeepstorage), and one C([registry."NAME"]) table per
+  - The file holds C([worker.oci]) with C(gc = true) and C(gckeepstorage), C([history]) when O(history_max_age) or
+    O(history_max_entries) is set, and one C([registry."NAME"]) table per
     entry of O(registries).
   - Each registry's settings are checked against what BuildKit 0.13 reads from C([registry."NAME"]) - C(mirrors),
     C(http), C(insecure), C(ca), C(keypair) and C(tlsconfigdir) - and their shapes. BuildKit would ignore an unknown key
@@ -36,6 +37,15 @@ options:
     description: Bytes of build cache BuildKit keeps before it collects garbage (C(gckeepstorage)).
     type: int
     required: true
+  history_max_age:
+    description:
+      - How long BuildKit keeps a finished build's record (C([history] maxAge)), as a duration such as V(24h).
+      - Every client of the daemon can read those records, build arguments and logs included. Unset, BuildKit keeps
+        48 hours.
+    type: str
+  history_max_entries:
+    description: How many finished builds BuildKit keeps at most (C([history] maxEntries)). Unset, BuildKit keeps 50.
+    type: int
   registries:
     description:
       - Registry name (C(docker.io), C(registry.lan:5000)) -> its settings, a dictionary with any of C(mirrors) (list of
@@ -108,6 +118,8 @@ def main() -> None:
         argument_spec=dict(
             path=dict(type="path", required=True),
             gc_keep_storage=dict(type="int", required=True),
+            history_max_age=dict(type="str"),
+            history_max_entries=dict(type="int"),
             registries=dict(type="dict", default={}),
             backup=dict(type="bool", default=False),
         ),
@@ -116,7 +128,7 @@ def main() -> None:
     without_path_stat(module)
     p = module.params
     try:
-        document = buildkitd_document(p["registries"], p["gc_keep_storage"])
+        document = buildkitd_document(p["registries"], p["gc_keep_storage"], p["history_max_age"], p["history_max_entries"])
         outcome = update_file(p["path"], BUILDKITD_TOML_POLICY, lambda before: plan_buildkitd_config(before, document),
                               module.check_mode, module._diff, backup=p["backup"])
     except BuildhostError as exc:

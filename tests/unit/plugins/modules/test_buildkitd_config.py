@@ -8,10 +8,11 @@ import stat
 import tomllib
 
 import pytest
+# The test stack pins tomlkit, which buildkitd_config renders with: missing, these tests fail rather than skip.
+import tomlkit  # noqa: F401  # pylint: disable=unused-import
 
 from ansible_collections.multiarch.buildhost.plugins.module_utils._buildx import BuildxError, buildkitd_document
 
-pytest.importorskip("tomlkit")
 
 KEEP = 10000000000
 # What roles/buildkit/templates/buildkitd.toml.j2 wrote for {"localhost:5000": {"http": true}}, before this module.
@@ -124,3 +125,19 @@ def test_a_missing_directory_is_named(run_module, tmp_path):
     path = tmp_path / "absent" / "buildkitd.toml"
     result = run_module("buildkitd_config", args(path, {}))
     assert result.failed and str(tmp_path / "absent") in result["msg"]
+
+
+def test_the_build_history_is_bounded_when_asked():
+    from ansible_collections.multiarch.buildhost.plugins.module_utils._buildx import render_buildkitd_config
+    document = buildkitd_document({}, 1000, "24h", 20)
+    assert document["history"] == {"maxAge": "24h", "maxEntries": 20}
+    assert "[history]" in render_buildkitd_config(document)
+    assert "history" not in buildkitd_document({}, 1000)
+
+
+@pytest.mark.parametrize("age, entries, message", [
+    ("1 day", None, "history_max_age must be a duration"), (86400, None, "history_max_age must be a duration"),
+    (None, 0, "history_max_entries must be a whole number"), (None, True, "history_max_entries must be a whole number")])
+def test_a_bad_history_bound_is_refused(age, entries, message):
+    with pytest.raises(BuildxError, match=message):
+        buildkitd_document({}, 1000, age, entries)
