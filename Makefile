@@ -10,6 +10,7 @@ SANITY_TREE := build/ansible_collections/multiarch/buildhost
 # and kept as this machine's last passing one when `make test` passes. A failure's first line names the drift.
 MANIFEST := build/lab-manifest.txt
 DRIFT := { [ ! -f $(MANIFEST) ] || $(PY) tests/lab/manifest.py diff $(MANIFEST); }
+DRIFT_LINE := { [ ! -f $(MANIFEST) ] || $(PY) tests/lab/manifest.py summary $(MANIFEST); }
 # Scenario directories hold a molecule.yml; molecule/shared holds task files they include.
 SCENARIOS ?= $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml))
 
@@ -20,7 +21,7 @@ PARTS := lab units integration sanity lint $(addprefix molecule-,$(SCENARIOS)) b
 test: venv  ## everything CI runs, one part after another, with the wall time of each
 	@set -e; rm -f build/times.txt $(MANIFEST); total=$$(date +%s); for part in $(PARTS); do \
 	  start=$$(date +%s); \
-	  $(MAKE) --no-print-directory $$part || { $(DRIFT) | head -n 1; echo "make test: $$part failed"; exit 1; }; \
+	  $(MAKE) --no-print-directory $$part || { $(DRIFT_LINE); echo "make test: $$part failed"; exit 1; }; \
 	  echo "[time] $$part: $$(( $$(date +%s) - start )) s" | tee -a build/times.txt; \
 	  if [ $$part = lab ]; then $(PY) tests/lab/manifest.py write $(MANIFEST); $(DRIFT); fi; \
 	done; $(PY) tests/lab/manifest.py passed $(MANIFEST); echo "[time] make test: $$(( $$(date +%s) - total )) s"
@@ -76,7 +77,7 @@ $(addprefix molecule-,$(SCENARIOS)): molecule-%: venv
 	@mkdir -p build/logs
 	@COLUMNS=400 NO_COLOR=1 ANSIBLE_NOCOLOR=1 ANSIBLE_VERBOSITY=3 ANSIBLE_DIFF_ALWAYS=1 \
 	  $(BIN)/molecule test -s $* > build/logs/molecule-$*.log 2>&1 \
-	  || { $(DRIFT) | head -n 1; tail -n 150 build/logs/molecule-$*.log; echo "molecule $* failed: build/logs/molecule-$*.log"; exit 1; }
+	  || { $(DRIFT_LINE); tail -n 150 build/logs/molecule-$*.log; echo "molecule $* failed: build/logs/molecule-$*.log"; exit 1; }
 	@sed -E 's/\x1b\[[0-9;]*m//g' build/logs/molecule-$*.log \
 	  | grep -E '(PLAY \[|TASK \[|RUNNING HANDLER|fatal:|changed:|failed:|: ok=[0-9]|INFO|WARNING|ERROR)' | cut -c1-200
 	$(PY) tests/leaks/scan_log.py $* build/logs/molecule-$*.log

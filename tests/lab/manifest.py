@@ -9,6 +9,7 @@ of the lab, one `part package version` line each, so that a failure can say firs
     manifest.py write FILE          record the lab as it is now
     manifest.py diff NEW [OLD]      print what differs (OLD: the last passing manifest on this machine,
                                     else the one committed beside this file); exits 0 either way
+    manifest.py summary NEW [OLD]   the same in one line, for the first line of a failure
     manifest.py passed NEW          keep NEW as this machine's last passing manifest
 """
 from __future__ import annotations
@@ -170,7 +171,7 @@ def main(argv: list[str]) -> int:
         Path(argv[1]).parent.mkdir(parents=True, exist_ok=True)
         Path(argv[1]).write_text("# multiarch lab manifest: part package version\n" + render(collect()))
         return 0
-    if len(argv) >= 2 and argv[0] == "diff":
+    if len(argv) >= 2 and argv[0] in ("diff", "summary"):
         if len(argv) > 2:
             old_path = Path(argv[2])
         else:
@@ -181,6 +182,8 @@ def main(argv: list[str]) -> int:
             return 0
         lines = drift(read(Path(argv[1])), old)
         print(summary(lines) + f" (against {old_path})")
+        if argv[0] == "summary":
+            return 0
         for line in lines[:40]:
             print(f"[lab-drift]   {line}")
         if len(lines) > 40:
