@@ -111,7 +111,10 @@ def remote_buildkit():
                   "-v", f"{config}:/etc/buildkit/buildkitd.toml:ro", image,
                   "--addr", "unix:///run/buildkit/buildkitd.sock", "--addr", f"tcp://127.0.0.1:{port}",
                   "--tlscacert", "/certs/ca.pem", "--tlscert", "/certs/server.pem", "--tlskey", "/certs/server.key",
-                  "--oci-worker-platform", f"linux/{arch}"])
+                  "--oci-worker-platform", f"linux/{arch}",
+                  # As the buildkit role runs it (buildkit_build_network's default): build steps in a network
+                  # namespace of their own, never the host's.
+                  "--oci-worker-net", "bridge"])
             nodes.append({"name": f"mbh-it-{arch}", "endpoint": f"tcp://127.0.0.1:{port}", "platform": f"linux/{arch}",
                           "container": container})
         for node in nodes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import uuid
@@ -160,3 +161,34 @@ def test_a_daemon_certificate_for_another_name_fails_the_job_before_it_builds(
     assert rc != 0, log
     assert "no BuildKit daemon answered at" in log and "servername not-the-daemon.example.com" in log, log
     assert docker("buildx", "imagetools", "inspect", f"{image}:{tag}", check=False).returncode != 0
+
+
+# A RUN step of the job's own build, reporting what it can reach (issue 26: with the daemon's host network, such a step
+# saw docker0 and eth0 and fetched the registry on the host's loopback, with CAP_NET_RAW in the host's namespace).
+# RUN_ID makes every run's step new, so it runs rather than comes from the cache.
+NETWORK_PROBE = (
+    'FROM scratch\nARG TARGETARCH\nCOPY rootfs/${TARGETARCH}/ /\n'
+    'RUN ["/bin/busybox", "sh", "-c", "echo RUN_ID >/dev/null; echo PROBE-IFACES'
+    ' $(sed -n \'3,$ s/:.*//p\' /proc/net/dev | tr -d \' \' | sort | tr \'\\\\n\' \' \');'
+    ' if busybox nc -w 3 127.0.0.1 5000 </dev/null; then echo PROBE-LOOPBACK open; else echo PROBE-LOOPBACK closed; fi"]\n'
+)
+# What the step printed, as BuildKit's plain progress shows it ("#7 0.215 PROBE-..."), not the echoed command line.
+PROBE_OUTPUT = re.compile(r"^#\d+ \d+\.\d+ (PROBE-[A-Z]+) ?(.*)$")
+
+
+def test_a_jobs_build_steps_see_no_host_interface_and_no_host_loopback_service(
+        remote_buildkit, client_dir, build_context, job_containers):
+    tag = uuid.uuid4().hex[:8]
+    with open(os.path.join(build_context, "Dockerfile"), "w", encoding="utf-8") as handle:
+        handle.write(NETWORK_PROBE.replace("RUN_ID", tag))
+    host_interfaces = set(os.listdir("/sys/class/net")) - {"lo"}
+    assert "docker0" in host_interfaces, "the lab engine's bridge is missing, so this would prove nothing"
+    image = f"{LAB_REGISTRY}/mbh-job/network-probe"
+    name, rc, log = run_job(remote_buildkit, client_dir, build_context, image, tag, PLATFORMS="linux/amd64")
+    job_containers.append(name)
+    assert rc == 0, log
+    report = dict(match.groups() for match in map(PROBE_OUTPUT.match, log.splitlines()) if match)
+    assert set(report) == {"PROBE-IFACES", "PROBE-LOOPBACK"}, f"the RUN step's report is not in the job's log:\n{log}"
+    interfaces = set(report["PROBE-IFACES"].split())
+    assert interfaces <= {"lo", "eth0"} and not interfaces & (host_interfaces - {"eth0"}), interfaces
+    assert report["PROBE-LOOPBACK"] == "closed", "a build step reached the registry on the host's loopback"

@@ -169,19 +169,45 @@ go_build() {  # GOPATH-mode build as dh-golang does it -> $1/buildkitd, $1/build
 }
 
 # --- image ---------------------------------------------------------------------------------------------
+copy_libs() {  # $1: image rootfs, $2: a program in the chroot -> its shared libraries, resolved in the chroot, under /usr
+  local lib real
+  for lib in $(in_chroot ldd "$2" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
+    real=$(in_chroot readlink -f "$lib")
+    case "$lib" in /usr/*) ;; *) lib=/usr$lib ;; esac
+    [ -e "$1$lib" ] || install -D -m 0755 "$CHROOT$real" "$1$lib"
+  done
+}
 make_context() {  # $1: directory that gets Dockerfile + rootfs/ (binaries already in $1/rootfs/usr/bin)
   local r=$1/rootfs d
   mkdir -p "$r/usr/bin" "$r/usr/lib" "$r/usr/lib64" "$r/etc/buildkit" "$r/etc/ssl/certs" "$r/var/lib/buildkit" "$r/run" "$r/tmp" "$r/root"
   chmod 1777 "$r/tmp"
   for d in bin sbin lib lib64; do ln -sfn "usr/$d" "$r/$d"; done; ln -sfn bin "$r/usr/sbin"
   # Debian's runc (cgo, libseccomp) with the chroot's own shared libraries, resolved inside the chroot.
-  local runc lib real
+  local runc plugin tool
   runc=$(in_chroot sh -c 'command -v runc') || die "runc is missing in the chroot"
   cp "$CHROOT$(in_chroot readlink -f "$runc")" "$r/usr/bin/runc"
-  for lib in $(in_chroot ldd "$runc" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
-    real=$(in_chroot readlink -f "$lib")
-    case "$lib" in /usr/*) ;; *) lib=/usr$lib ;; esac
-    install -D -m 0755 "$CHROOT$real" "$r$lib"
+  copy_libs "$r" "$runc"
+  # Build steps get a network namespace of their own (buildkitd --oci-worker-net bridge, as the buildkit role runs
+  # it): BuildKit v0.13's bridge mode needs the CNI plugins in /opt/cni/bin and iptables for the masquerade, which
+  # upstream's image carries. Debian's containernetworking-plugins and iptables (nft backend) stand in for them.
+  in_chroot sh -c 'dpkg -s containernetworking-plugins iptables >/dev/null 2>&1' \
+    || in_chroot apt-get install -y -q --no-install-recommends containernetworking-plugins iptables >/dev/null \
+    || die "installing containernetworking-plugins and iptables in the chroot failed"
+  mkdir -p "$r/opt/cni/bin"
+  for plugin in bridge host-local loopback firewall; do
+    install -m 0755 "$CHROOT/usr/lib/cni/$plugin" "$r/opt/cni/bin/$plugin"
+    copy_libs "$r" "/usr/lib/cni/$plugin"
+  done
+  install -m 0755 "$CHROOT$(in_chroot readlink -f /usr/sbin/xtables-nft-multi)" "$r/usr/bin/xtables-nft-multi"
+  copy_libs "$r" /usr/sbin/xtables-nft-multi
+  for tool in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore; do
+    ln -sfn xtables-nft-multi "$r/usr/bin/$tool"
+  done
+  local xt; xt=$(in_chroot sh -c 'ls -d /usr/lib/*/xtables')
+  mkdir -p "$r$xt"
+  for plugin in "$CHROOT$xt"/*.so; do
+    install -m 0644 "$plugin" "$r$xt/"
+    copy_libs "$r" "$xt/$(basename "$plugin")"
   done
   cp "$CHROOT$(in_chroot readlink -f /etc/ssl/certs/ca-certificates.crt)" "$r/etc/ssl/certs/ca-certificates.crt"
   printf 'root:x:0:0:root:/root:/usr/sbin/nologin\n' > "$r/etc/passwd"
@@ -204,6 +230,10 @@ build_image() {
   docker run --rm "$REF" --version >&2
   docker run --rm --entrypoint buildctl "$REF" --version >&2
   docker run --rm --entrypoint runc "$REF" --version | head -1 >&2
+  docker run --rm --entrypoint iptables "$REF" --version >&2
+  # a CNI plugin called by hand only says what it is, and may exit non-zero doing so: this proves its libraries load
+  { docker run --rm --entrypoint /opt/cni/bin/bridge "$REF" 2>&1 || true; } | grep -q 'CNI bridge plugin' \
+    || die "the CNI bridge plugin does not start in $REF"
 }
 
 # --- main ----------------------------------------------------------------------------------------------

@@ -13,7 +13,9 @@ import yaml
 
 REPO = pathlib.Path(__file__).parents[3]
 ROLE = REPO / "roles" / "buildkit"
-SERVER_NAMES = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())["buildkit_server_names"]
+VARS = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
+SERVER_NAMES = VARS["buildkit_server_names"]
+COMMAND = VARS["buildkit_command"]
 RUN = yaml.safe_load((ROLE / "tasks" / "run.yml").read_text())
 NODE_TASK = next(task for task in RUN if task["name"].startswith("Describe this host as a fleet node"))
 ENDPOINT = NODE_TASK["ansible.builtin.set_fact"]["buildkit_node"]["endpoint"]
@@ -35,13 +37,16 @@ for expression, variables in json.loads(sys.stdin.read()):
 print(json.dumps(results))
 """
 BAD_ADDRESSES = ["build-01:1234", "tcp://build-01:1234", "build 01"]
-CASES = [(ENDPOINT, "fd00::1", 1234), (SERVER_NAMES, "fd00::1", 1234), (ENDPOINT, "10.0.0.5", 2345),
+CASES = [(COMMAND, "10.0.0.5", 1234), (ENDPOINT, "fd00::1", 1234), (SERVER_NAMES, "fd00::1", 1234), (ENDPOINT, "10.0.0.5", 2345),
          (SERVER_NAMES, "arm-01.lan", 1234)] + [(e, a, 1234) for e in (ENDPOINT, SERVER_NAMES) for a in BAD_ADDRESSES]
 
 
 @pytest.fixture(scope="module")
 def rendered() -> dict:
-    jobs = [[expression, {"buildkit_address": address, "buildkit_port": port, "inventory_hostname": "build-01"}]
+    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+    role = {"buildkit_build_network": defaults["buildkit_build_network"], "buildkit_bind_address": "0.0.0.0",
+            "buildkit_native_platforms": ["linux/amd64"]}
+    jobs = [[expression, dict(role, buildkit_address=address, buildkit_port=port, inventory_hostname="build-01")]
             for expression, address, port in CASES]
     done = subprocess.run([sys.executable, "-c", RENDER, str(REPO / ".collection")], input=json.dumps(jobs),
                           capture_output=True, text=True, check=True, cwd=REPO)
@@ -68,3 +73,10 @@ def test_the_configuration_task_still_registers_what_restarts_the_container():
     task = next(task for task in RUN if task["name"] == "Write BuildKit's configuration")
     assert task["register"] == "buildkit_config"
     assert task["multiarch.buildhost.buildkitd_config"]["registries"] == "{{ buildkit_registries }}"
+
+
+def test_build_steps_get_a_network_namespace_of_their_own_by_default(rendered):
+    # Issue 26: with the host's network a RUN step of any client held CAP_NET_RAW there and reached loopback services.
+    command = rendered[COMMAND, "10.0.0.5", 1234]["value"]
+    assert command[command.index("--oci-worker-net") + 1] == "bridge"
+    assert "tcp://0.0.0.0:1234" in command
