@@ -37,7 +37,7 @@ def daemon(tmp_path):
     shutil.copytree(LAB_ROOTFS, context / "rootfs", symlinks=True)
     docker("run", "-d", "--name", name, "--privileged", "--network", "none", "-v", f"{context}:/context:ro",
            "-v", f"{cert}:/etc/buildkit/cert.pem:ro", image, "--addr", SOCKET, "--oci-worker-net", "host")
-    for _ in range(60):
+    for _attempt in range(60):
         if subprocess.run(["docker", "exec", name, "buildctl", "--addr", SOCKET, "debug", "workers"],
                           capture_output=True, check=False).returncode == 0:
             break
@@ -53,7 +53,7 @@ def start_build(name: str, context, seconds: int) -> subprocess.Popen:
     build = subprocess.Popen(["docker", "exec", name, "buildctl", "--addr", SOCKET, "build", "--progress", "plain",
                               "--frontend", "dockerfile.v0", "--local", "context=/context", "--local", "dockerfile=/context"],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    for _ in range(100):  # until the daemon lists it as running
+    for _attempt in range(100):  # until the daemon lists it as running
         listed = subprocess.run(["docker", "exec", name, "buildctl", "--addr", SOCKET, "debug", "histories",
                                  "--format", "{{json .}}"], capture_output=True, text=True, check=False).stdout
         if listed.strip():
