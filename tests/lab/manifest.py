@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -125,10 +126,11 @@ def engine_versions() -> dict[str, str]:
         "containerd": ["containerd", "--version"],
         "docker-buildx": ["docker", "buildx", "version"],
     }.items():
-        fields = run(argv).split()
-        version = next((f.rstrip(",") for f in fields if f[:1].isdigit() or f.startswith("v")), "")
+        # "Docker version 26.1.5+dfsg1, build ...", "containerd github.com/... 1.7.24~ds1 ...", "... v0.13.1 ..."
+        fields = [f.rstrip(",") for f in run(argv).split()]
+        version = next((f.lstrip("v") for f in fields if re.match(r"^v?[0-9]+\.[0-9]", f)), "")
         if version:
-            versions[name] = version.lstrip("v")
+            versions[name] = version
     return versions
 
 
@@ -143,7 +145,7 @@ def buildkit_image() -> dict[str, str]:
         found["recipe-key"] = labels.get("lab.multiarch.buildkit.key", "unknown")
     source = Path(os.environ.get("LAB_CACHE", "/var/cache/multiarch-lab")) / "buildkit" / ".source-version"
     if source.is_file():
-        found["docker.io-source"] = source.read_text().split()[0]
+        found["docker.io-source"] = source.read_text().split()[-1]  # "<lists signature> <version>"
     return found
 
 
