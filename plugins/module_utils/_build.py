@@ -46,7 +46,7 @@ def secret_env_name(index: int) -> str:
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CLIENT_READS = re.compile(
     r"^(PATH|HOME|USER|LOGNAME|SHELL|TMPDIR|TZ|TERM|LANG|LANGUAGE|LC_\w+|SSL_CERT_(FILE|DIR)|(HTTPS?|NO|ALL|FTP)_PROXY"
-    r"|(DOCKER|BUILDX|BUILDKIT|GO|CGO|OTEL|AWS|ACTIONS|XDG|GIT)_\w*|GO\w*)$", re.IGNORECASE)
+    r"|(DOCKER|BUILDX|BUILDKIT|CGO|OTEL|AWS|ACTIONS|XDG|GIT)_\w*|GO\w*)$", re.IGNORECASE)
 # Cache attributes that are credentials, and the variable buildx fills each from when the attribute is absent
 # (buildx's addAwsCredentials and addGithubToken): moved there, they never reach argv or the logged command.
 CACHE_CREDENTIALS = {

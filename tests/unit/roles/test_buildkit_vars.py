@@ -69,10 +69,12 @@ def test_a_bad_address_fails_naming_the_host_and_the_variable(rendered, expressi
     assert f"build-01: buildkit_address {address!r}" in rendered[expression, address, 1234]["error"]
 
 
-def test_the_configuration_task_still_registers_what_restarts_the_container():
+def test_the_file_the_configuration_task_writes_is_one_the_restart_watches():
+    # A new buildkitd.toml restarts the daemon because buildkit_restart finds it newer than the daemon's start.
     task = next(task for task in RUN if task["name"] == "Write BuildKit's configuration")
-    assert task["register"] == "buildkit_config"
+    restart = next(task for task in RUN if task["name"].startswith("Restart BuildKit"))
     assert task["multiarch.buildhost.buildkitd_config"]["registries"] == "{{ buildkit_registries }}"
+    assert task["multiarch.buildhost.buildkitd_config"]["path"] in restart["multiarch.buildhost.buildkit_restart"]["files"]
 
 
 def test_build_steps_get_a_network_namespace_of_their_own_by_default(rendered):
