@@ -6,6 +6,7 @@ the buildkitd.toml both render with tomlkit (a builder's, and a fleet node's own
 from __future__ import annotations
 
 import base64
+import ipaddress
 import os
 import re
 import shlex
@@ -347,11 +348,46 @@ def _history_table(max_age: Any, max_entries: Any) -> dict:
     return table
 
 
+# A Linux network interface name (the kernel's dev_valid_name): at most IFNAMSIZ - 1 = 15 bytes, no '/', ':' or
+# whitespace, not '.' or '..'; kept here to the characters ip(8) and BuildKit's bridge plugin take without quoting.
+_INTERFACE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,15}")
+# The prefixes a bridge subnet may have: /8 at the widest (BuildKit's default is a /16), /28 at the narrowest, which
+# leaves 13 addresses for the gateway and the build containers.
+BRIDGE_PREFIXES = (8, 28)
+
+
+def _bridge_settings(bridge_name: Any, bridge_subnet: Any) -> dict:
+    """[worker.oci] bridgeName and bridgeSubnet (BuildKit 0.13's NetworkConfig, read with --oci-worker-net bridge):
+    two daemons on one host, both in its network namespace, must not share one bridge and its address allocation.
+    Unset, BuildKit uses buildkit0 and 10.10.0.0/16."""
+    settings: dict = {}
+    if bridge_name is not None:
+        if not _is_text(bridge_name) or not _INTERFACE_NAME.fullmatch(bridge_name) or bridge_name in (".", ".."):
+            raise BuildxError(f"bridge_name must be a network interface name of 1 to 15 letters, digits, '_', '.' or '-'"
+                              f" (not '.' or '..'), such as 'buildkit1', not {bridge_name!r}")
+        settings["bridgeName"] = bridge_name
+    if bridge_subnet is not None:
+        low, high = BRIDGE_PREFIXES
+        try:
+            if not _is_text(bridge_subnet) or "/" not in bridge_subnet:
+                raise ValueError("not a network in CIDR form")
+            network = ipaddress.IPv4Network(bridge_subnet, strict=True)
+            if str(network) != bridge_subnet:  # a netmask for a prefix, leading zeros: Go's net.ParseCIDR reads neither
+                raise ValueError(f"which is {network} in CIDR form")
+            if not low <= network.prefixlen <= high:
+                raise ValueError(f"a /{network.prefixlen} network")
+        except ValueError as exc:
+            raise BuildxError(f"bridge_subnet must be an IPv4 network in CIDR form with a prefix from /{low} to /{high}"
+                              f" and no host bits set, such as '10.11.0.0/16', not {bridge_subnet!r} ({exc})") from None
+        settings["bridgeSubnet"] = str(network)
+    return settings
+
+
 def buildkitd_document(registries: Any, gc_keep_storage: Any, history_max_age: Any = None,
-                       history_max_entries: Any = None) -> dict:
-    """A fleet node's buildkitd.toml as data: garbage collection on, keeping GC_KEEP_STORAGE bytes, the build history
-    bounded when asked, and REGISTRIES (registry name -> settings) as [registry."NAME"] tables, each checked against
-    what BuildKit 0.13 reads."""
+                       history_max_entries: Any = None, bridge_name: Any = None, bridge_subnet: Any = None) -> dict:
+    """A fleet node's buildkitd.toml as data: garbage collection on, keeping GC_KEEP_STORAGE bytes, the OCI worker's
+    bridge network named BRIDGE_NAME on BRIDGE_SUBNET when given, the build history bounded when asked, and REGISTRIES
+    (registry name -> settings) as [registry."NAME"] tables, each checked against what BuildKit 0.13 reads."""
     if isinstance(gc_keep_storage, bool) or not isinstance(gc_keep_storage, int) or not 0 <= gc_keep_storage <= MAX_KEEP_STORAGE:
         raise BuildxError(f"gc_keep_storage must be a number of bytes from 0 to {MAX_KEEP_STORAGE}, not {gc_keep_storage!r}")
     if not isinstance(registries, dict):
@@ -369,7 +405,9 @@ def buildkitd_document(registries: Any, gc_keep_storage: Any, history_max_age: A
             raise BuildxError(f"buildkit registry {name!r}: unknown setting(s) {', '.join(repr(k) for k in unknown)};"
                               f" BuildKit 0.13 knows {', '.join(REGISTRY_KEYS)}")
         tables[name] = {key: _registry_value(name, key, settings[key]) for key in sorted(settings)}
-    document: dict = {"worker": {"oci": {"gc": True, "gckeepstorage": gc_keep_storage}}}
+    worker = {"gc": True, "gckeepstorage": gc_keep_storage}
+    worker.update(_bridge_settings(bridge_name, bridge_subnet))
+    document: dict = {"worker": {"oci": worker}}
     history = _history_table(history_max_age, history_max_entries)
     if history:
         document["history"] = history

@@ -12,9 +12,9 @@ description:
   - Writes the whole C(buildkitd.toml) of a standalone BuildKit daemon, such as the one the
     P(multiarch.buildhost.buildkit#role) role runs, rendered from data with a TOML library. Registry names and values
     are quoted and escaped as TOML needs, whatever characters they hold.
-  - The file holds C([worker.oci]) with C(gc = true) and C(gckeepstorage), C([history]) when O(history_max_age) or
-    O(history_max_entries) is set, and one C([registry."NAME"]) table per
-    entry of O(registries).
+  - The file holds C([worker.oci]) with C(gc = true) and C(gckeepstorage) (and C(bridgeName) and C(bridgeSubnet) when
+    O(bridge_name) and O(bridge_subnet) are set), C([history]) when O(history_max_age) or O(history_max_entries) is
+    set, and one C([registry."NAME"]) table per entry of O(registries).
   - Each registry's settings are checked against what BuildKit 0.13 reads from C([registry."NAME"]) - C(mirrors),
     C(http), C(insecure), C(ca), C(keypair) and C(tlsconfigdir) - and their shapes. BuildKit would ignore an unknown key
     without a word and refuse to start on a value of the wrong shape; either fails the task, naming the registry,
@@ -46,6 +46,20 @@ options:
   history_max_entries:
     description: How many finished builds BuildKit keeps at most (C([history] maxEntries)). Unset, BuildKit keeps 50.
     type: int
+  bridge_name:
+    description:
+      - The bridge interface BuildKit's OCI worker attaches build containers to with C(--oci-worker-net bridge)
+        (C([worker.oci] bridgeName)), such as V(buildkit1).
+      - A Linux interface name of 1 to 15 letters, digits, C(_), C(.) or C(-), other than V(.) and V(..).
+      - Two BuildKit daemons on one host that both run in its network namespace need a bridge each. Unset, BuildKit
+        uses V(buildkit0).
+    type: str
+  bridge_subnet:
+    description:
+      - The IPv4 network BuildKit gives build containers addresses from on that bridge (C([worker.oci] bridgeSubnet)),
+        in CIDR form with a prefix from V(/8) to V(/28) and no host bits set, such as V(10.11.0.0/16).
+      - Two BuildKit daemons on one host must not share one. Unset, BuildKit uses V(10.10.0.0/16).
+    type: str
   registries:
     description:
       - Registry name (C(docker.io), C(registry.lan:5000)) -> its settings, a dictionary with any of C(mirrors) (list of
@@ -120,6 +134,8 @@ def main() -> None:
             gc_keep_storage=dict(type="int", required=True),
             history_max_age=dict(type="str"),
             history_max_entries=dict(type="int"),
+            bridge_name=dict(type="str"),
+            bridge_subnet=dict(type="str"),
             registries=dict(type="dict", default={}),
             backup=dict(type="bool", default=False),
         ),
@@ -128,7 +144,8 @@ def main() -> None:
     without_path_stat(module)
     p = module.params
     try:
-        document = buildkitd_document(p["registries"], p["gc_keep_storage"], p["history_max_age"], p["history_max_entries"])
+        document = buildkitd_document(p["registries"], p["gc_keep_storage"], p["history_max_age"], p["history_max_entries"],
+                                      bridge_name=p["bridge_name"], bridge_subnet=p["bridge_subnet"])
         outcome = update_file(p["path"], BUILDKITD_TOML_POLICY, lambda before: plan_buildkitd_config(before, document),
                               module.check_mode, module._diff, backup=p["backup"])
     except BuildhostError as exc:

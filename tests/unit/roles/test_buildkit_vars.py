@@ -15,8 +15,9 @@ REPO = pathlib.Path(__file__).parents[3]
 ROLE = REPO / "roles" / "buildkit"
 VARS = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
 SERVER_NAMES = VARS["buildkit_server_names"]
-COMMAND = VARS["buildkit_command"]
+DAEMONS = VARS["buildkit_daemons"]
 RUN = yaml.safe_load((ROLE / "tasks" / "run.yml").read_text())
+DAEMON = yaml.safe_load((ROLE / "tasks" / "daemon.yml").read_text())
 NODE_TASK = next(task for task in RUN if task["name"].startswith("Describe this host as a fleet node"))
 ENDPOINT = NODE_TASK["ansible.builtin.set_fact"]["buildkit_node"]["endpoint"]
 
@@ -37,15 +38,17 @@ for expression, variables in json.loads(sys.stdin.read()):
 print(json.dumps(results))
 """
 BAD_ADDRESSES = ["build-01:1234", "tcp://build-01:1234", "build 01"]
-CASES = [(COMMAND, "10.0.0.5", 1234), (ENDPOINT, "fd00::1", 1234), (SERVER_NAMES, "fd00::1", 1234), (ENDPOINT, "10.0.0.5", 2345),
+CASES = [(DAEMONS, "10.0.0.5", 1234), (ENDPOINT, "fd00::1", 1234), (SERVER_NAMES, "fd00::1", 1234), (ENDPOINT, "10.0.0.5", 2345),
          (SERVER_NAMES, "arm-01.lan", 1234)] + [(e, a, 1234) for e in (ENDPOINT, SERVER_NAMES) for a in BAD_ADDRESSES]
 
 
 @pytest.fixture(scope="module")
 def rendered() -> dict:
     defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
-    role = {"buildkit_build_network": defaults["buildkit_build_network"], "buildkit_bind_address": "0.0.0.0",
-            "buildkit_native_platforms": ["linux/amd64"]}
+    role = {key: defaults[key] for key in ("buildkit_build_network", "buildkit_container_name", "buildkit_tls_dir",
+                                            "buildkit_client_group")}
+    role.update(buildkit_serve=True, buildkit_native_platforms=["linux/amd64"], buildkit_ca_dir="/ca",
+                buildkit_domains=[{"name": "ci", "port": 1240}])
     jobs = [[expression, dict(role, buildkit_address=address, buildkit_port=port, inventory_hostname="build-01")]
             for expression, address, port in CASES]
     done = subprocess.run([sys.executable, "-c", RENDER, str(REPO / ".collection")], input=json.dumps(jobs),
@@ -71,14 +74,27 @@ def test_a_bad_address_fails_naming_the_host_and_the_variable(rendered, expressi
 
 def test_the_file_the_configuration_task_writes_is_one_the_restart_watches():
     # A new buildkitd.toml restarts the daemon because buildkit_restart finds it newer than the daemon's start.
-    task = next(task for task in RUN if task["name"] == "Write BuildKit's configuration")
-    restart = next(task for task in RUN if task["name"].startswith("Restart BuildKit"))
+    task = next(task for task in DAEMON if task["name"].startswith("Write BuildKit's configuration"))
+    restart = next(task for task in DAEMON if task["name"].startswith("Restart BuildKit"))
     assert task["multiarch.buildhost.buildkitd_config"]["registries"] == "{{ buildkit_registries }}"
     assert task["multiarch.buildhost.buildkitd_config"]["path"] in restart["multiarch.buildhost.buildkit_restart"]["files"]
 
 
 def test_build_steps_get_a_network_namespace_of_their_own_by_default(rendered):
     # Issue 26: with the host's network a RUN step of any client held CAP_NET_RAW there and reached loopback services.
-    command = rendered[COMMAND, "10.0.0.5", 1234]["value"]
-    assert command[command.index("--oci-worker-net") + 1] == "bridge"
-    assert "tcp://0.0.0.0:1234" in command
+    own, domain = rendered[DAEMONS, "10.0.0.5", 1234]["value"]
+    for command in (own["command"], domain["command"]):
+        assert command[command.index("--oci-worker-net") + 1] == "bridge"
+    assert "tcp://0.0.0.0:1234" in own["command"] and "tcp://0.0.0.0:1240" in domain["command"]
+
+
+def test_each_domain_daemon_has_its_own_ca_bridge_container_and_state(rendered):
+    own, domain = rendered[DAEMONS, "10.0.0.5", 1234]["value"]
+    assert (own["ca_dir"], domain["ca_dir"]) == ("/ca", "/ca/domains/ci")
+    assert domain["container"] == "multiarch-buildkitd-ci" and domain["bridge_name"] == "bk-ci"
+    container = next(task for task in DAEMON if task["name"].startswith("Run BuildKit"))["community.docker.docker_container"]
+    # The state volume and the mounted certificates follow the daemon: no two daemons share either.
+    assert container["volumes"][0].startswith("{{ buildkit_daemon.container }}-state:")
+    assert container["volumes"][1].startswith("{{ buildkit_daemon.tls_dir }}/server:")
+    certificates = [task for task in DAEMON if task["name"].startswith("Issue the")]
+    assert {task["vars"]["buildkit_cert_ca_dir"] for task in certificates} == {"{{ buildkit_daemon.ca_dir }}"}

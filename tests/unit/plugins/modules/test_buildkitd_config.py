@@ -141,3 +141,55 @@ def test_the_build_history_is_bounded_when_asked():
 def test_a_bad_history_bound_is_refused(age, entries, message):
     with pytest.raises(BuildxError, match=message):
         buildkitd_document({}, 1000, age, entries)
+
+
+def test_the_bridge_network_goes_under_worker_oci(run_module, config):
+    # Two daemons in the host's network namespace: each its own bridge and address pool, as BuildKit 0.13 reads them.
+    from ansible_collections.multiarch.buildhost.plugins.module_utils._buildx import render_buildkitd_config
+    document = buildkitd_document({}, KEEP, bridge_name="buildkit1", bridge_subnet="10.11.0.0/16")
+    assert document["worker"]["oci"] == {"gc": True, "gckeepstorage": KEEP, "bridgeName": "buildkit1",
+                                         "bridgeSubnet": "10.11.0.0/16"}
+    assert tomllib.loads(render_buildkitd_config(document)) == document
+    result = run_module("buildkitd_config", args(config, {}, bridge_name="buildkit1", bridge_subnet="10.11.0.0/16"))
+    assert result["changed"] is True and result["restart_required"] is True
+    assert tomllib.loads(config.read_text())["worker"]["oci"]["bridgeSubnet"] == "10.11.0.0/16"
+
+
+def test_an_unset_bridge_leaves_the_keys_out_and_the_file_alone(run_module, config):
+    assert buildkitd_document({}, KEEP)["worker"]["oci"] == {"gc": True, "gckeepstorage": KEEP}
+    assert "bridgeName" not in buildkitd_document({}, KEEP, bridge_subnet="10.11.0.0/16")["worker"]["oci"]
+    assert "bridgeSubnet" not in buildkitd_document({}, KEEP, bridge_name="buildkit1")["worker"]["oci"]
+    # The file written before these options existed holds the same settings: no rewrite, so no restart.
+    result = run_module("buildkitd_config", args(config, {"localhost:5000": {"http": True}}))
+    assert result["changed"] is False and result["restart_required"] is False
+
+
+@pytest.mark.parametrize("name", ["b" * 16, "a b", "", "..", ".", "bk/0", "bk:0", "buildkit1\n", 1])
+def test_a_bad_bridge_name_is_refused_naming_the_option(name):
+    with pytest.raises(BuildxError, match="bridge_name must be a network interface name") as raised:
+        buildkitd_document({}, KEEP, bridge_name=name)
+    assert repr(name) in str(raised.value)
+
+
+@pytest.mark.parametrize("name", ["b" * 15, "b", "buildkit_1.a-b", "..."])
+def test_a_good_bridge_name_is_kept(name):
+    assert buildkitd_document({}, KEEP, bridge_name=name)["worker"]["oci"]["bridgeName"] == name
+
+
+@pytest.mark.parametrize("subnet", ["10.11.0.1/16", "10.11.0.0/30", "10.0.0.0/7", "::1/64", "fd00::/64", "x", 10, "10.11.0.0",
+                                    "10.11.0.0/255.255.0.0", "10.11.0.0/016", " 10.11.0.0/16", True])
+def test_a_bad_bridge_subnet_is_refused_naming_the_option(subnet):
+    with pytest.raises(BuildxError, match="bridge_subnet must be an IPv4 network in CIDR form") as raised:
+        buildkitd_document({}, KEEP, bridge_subnet=subnet)
+    assert repr(subnet) in str(raised.value)
+
+
+@pytest.mark.parametrize("subnet", ["10.0.0.0/8", "172.30.0.0/16", "192.168.77.16/28"])
+def test_a_good_bridge_subnet_is_kept(subnet):
+    assert buildkitd_document({}, KEEP, bridge_subnet=subnet)["worker"]["oci"]["bridgeSubnet"] == subnet
+
+
+def test_a_bad_bridge_setting_fails_the_task_and_writes_nothing(run_module, config):
+    result = run_module("buildkitd_config", args(config, {}, bridge_subnet="10.11.0.1/16"))
+    assert result.failed and result["msg"].startswith("buildkitd_config: bridge_subnet must be")
+    assert config.read_text() == TEMPLATE_OUTPUT

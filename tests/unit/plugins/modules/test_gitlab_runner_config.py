@@ -8,6 +8,7 @@ import stat
 import tomllib
 
 import pytest
+from ansible.module_utils import basic
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures", "gitlab-runner")
 TOKENS = ["glrt-t1_SECRETdockerRunnerToken", "glrt-t2_SECRETshellRunnerToken", "glrt-t3_SECRETbareRunnerToken",
@@ -65,6 +66,21 @@ def test_tokens_never_reach_the_result_or_the_diff(run_module, config):
     for secret in TOKENS:
         assert secret not in dumped
     assert 'token = "********"' in result["diff"]["after"]
+
+
+@pytest.mark.parametrize("controller", [{}, {"_ansible_no_log": False}], ids=["direct", "controller"])
+def test_job_variables_never_reach_the_hosts_journal(run_module, config, monkeypatch, controller):
+    # AnsibleModule's constructor logs its invocation to the host's journal through log(), recorded here; the
+    # controller sends _ansible_no_log=false with every task that does not set no_log.
+    logged = []
+    monkeypatch.setattr(basic.AnsibleModule, "log", lambda self, msg, log_args=None: logged.append((msg, log_args)))
+    shared, own = "mbh-journal-docker-secret", "mbh-journal-runner-secret"
+    result = run_module("gitlab_runner_config", dict(
+        DIND, **controller, path=str(config), docker={"environment": [f"API_TOKEN={shared}"]},
+        runner_settings={"multiarch-docker": {"environment": [f"AWS_SECRET_ACCESS_KEY={own}"]}}))
+    assert result["changed"] is True and not result.failed
+    assert f"AWS_SECRET_ACCESS_KEY={own}" in runners_by_name(config)["multiarch-docker"]["environment"]
+    assert shared not in repr(logged) and own not in repr(logged)
 
 
 def test_check_mode_predicts_and_leaves_the_file(run_module, config):

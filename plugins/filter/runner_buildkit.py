@@ -1,0 +1,75 @@
+# -*- coding: utf-8 -*-
+# Copyright: multiarch.buildhost contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What a remote_buildkit runner gives its jobs: the trust domain's daemon and client certificate
+(docs: gitlab_runner_buildkit_entries.yml)."""
+from __future__ import annotations
+
+import posixpath
+from typing import Any
+from urllib.parse import urlsplit
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.multiarch.buildhost.plugins.filter.buildkit_daemon import DOMAIN_NAME, buildkit_domains
+
+# Where jobs find the client certificate (BUILDKIT_TLS_DIR), whatever the directory on the host.
+JOB_CLIENT_DIR = "/buildkit/client"
+
+
+def _servername(host: str) -> str:
+    """The name a single daemon's certificate is checked against: its host name. Several daemons (separated by
+    spaces) have one each, which the job's script takes from each address."""
+    if len(host.split()) != 1:
+        return ""
+    return urlsplit(host).hostname or ""
+
+
+def gitlab_runner_buildkit_entries(runners: Any, domain: str, domains: Any, tls_dir: str, inventory_hostname: str,
+                                   host: str = "", servername: str = "", client_dir: str = "") -> dict:
+    """RUNNERS (the remote_buildkit ones) -> name: {domain, client_dir, environment, volumes}.
+
+    Each runner's jobs build on its trust domain's daemon (an entry's buildkit_domain, else DOMAIN): by default the
+    one the buildkit role runs on this host at the domain's port (DOMAINS, the host's buildkit_domains), with the
+    domain's client certificate, which opens that daemon and no other. An entry's buildkit_host or HOST names other
+    daemons of the same domain (the domain's daemons on other hosts); CLIENT_DIR, a certificate the buildkit role did
+    not write. The host's own client certificate (TLS_DIR/client) is refused: it would give every job the host's
+    own builds and the fleet's nodes."""
+    ports = {entry["name"]: entry["port"] for entry in buildkit_domains(domains, inventory_hostname, None)
+             if entry["state"] == "present"} if domains else {}
+    own_client_dir = posixpath.normpath(f"{tls_dir}/client")
+    entries = {}
+    for runner in runners or []:
+        name = runner["name"]
+        runner_domain = runner.get("buildkit_domain") or domain
+        if not isinstance(runner_domain, str) or not DOMAIN_NAME.match(runner_domain):
+            # It becomes a directory that is mounted into jobs: nothing but a domain name.
+            raise AnsibleFilterError(f"runner {name}: trust domain {runner_domain!r} must be 1 to 12 lower-case letters,"
+                                     " digits and inner dashes")
+        daemon = runner.get("buildkit_host") or host
+        if not daemon:
+            if runner_domain not in ports:
+                raise AnsibleFilterError(
+                    f"runner {name}: its trust domain {runner_domain!r} is not among this host's buildkit_domains"
+                    f" ({', '.join(sorted(ports)) or 'none'}); add {{name: {runner_domain}, port: ...}} to buildkit_domains"
+                    " for the buildkit role, or give the runner buildkit_host")
+            daemon = f"tcp://{inventory_hostname}:{ports[runner_domain]}"
+        certificates = client_dir or f"{tls_dir}/domains/{runner_domain}/client"
+        if posixpath.normpath(certificates) == own_client_dir:
+            raise AnsibleFilterError(
+                f"runner {name}: {certificates} is the host's own BuildKit client certificate, which opens the host's"
+                " daemon and the fleet's nodes: every job would read the host's builds (their build arguments, logs and"
+                " cache) and could prune them. Give the runner a trust domain (buildkit_domain) instead")
+        entries[name] = {
+            "domain": runner_domain,
+            "client_dir": certificates,
+            "environment": [f"BUILDKIT_HOST={daemon}", f"BUILDKIT_TLS_DIR={JOB_CLIENT_DIR}",
+                            f"BUILDKIT_SERVERNAME={runner.get('buildkit_servername') or servername or _servername(daemon)}"],
+            "volumes": [f"{certificates}:{JOB_CLIENT_DIR}:ro"],
+        }
+    return entries
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Any]:
+        return {"gitlab_runner_buildkit_entries": gitlab_runner_buildkit_entries}
