@@ -251,17 +251,16 @@ attempts:
   type: int
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.multiarch.buildhost.plugins.module_utils._build import build_secret_values
 from ansible_collections.multiarch.buildhost.plugins.module_utils._build_run import run_build
 from ansible_collections.multiarch.buildhost.plugins.module_utils._docker_cli import user_client_argument_spec, user_docker_cli
 from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
 from ansible_collections.multiarch.buildhost.plugins.module_utils._owner import resolve_owner
+from ansible_collections.multiarch.buildhost.plugins.module_utils._unlogged_module import UnloggedModule
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = UnloggedModule(
         argument_spec=dict(
             path=dict(type="path", required=True),
             dockerfile=dict(type="path"),
@@ -291,6 +290,11 @@ def main() -> None:
         mutually_exclusive=[("push", "load")],
         required_if=[("push", True, ["tags"])],
         supports_check_mode=True,
+        # Not logged to the host's journal or syslog: build_args values and cache_from/cache_to entries (type=s3
+        # secret_access_key, type=gha token) may hold credentials, and the journal keeps whatever a module logs. The
+        # result the controller gets is masked separately (no_log_values below). UnloggedModule keeps the
+        # controller's _ansible_no_log=false from turning this off again.
+        no_log=True,
     )
     # Cache credentials and secret-named build args travel in buildx's environment; masked in anything printed too.
     module.no_log_values.update(build_secret_values(module.params))

@@ -98,18 +98,17 @@ backup_file:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
 from ansible_collections.multiarch.buildhost.plugins.module_utils._json_config import json_file_argument_spec, optional_bool, update_json_file
 from ansible_collections.multiarch.buildhost.plugins.module_utils._managed_file import Attributes, FilePolicy, without_path_stat
 from ansible_collections.multiarch.buildhost.plugins.module_utils._owner import owner_argument_spec, resolve_owner
 from ansible_collections.multiarch.buildhost.plugins.module_utils._registry_login import login_is_stored
 from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import NewDirectory, Trust
+from ansible_collections.multiarch.buildhost.plugins.module_utils._unlogged_module import UnloggedModule
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = UnloggedModule(
         argument_spec=dict(
             owner_argument_spec(),
             path=dict(type="path"),
@@ -122,6 +121,9 @@ def main() -> None:
             **json_file_argument_spec(),
         ),
         supports_check_mode=True,
+        # Not logged to the host's journal or syslog: settings may hold registry credentials (auths.<registry>.auth),
+        # and the journal keeps whatever a module logs. The result is masked separately (update_json_file).
+        no_log=True,
     )
     without_path_stat(module)
     p = module.params

@@ -170,7 +170,7 @@ backup_file:
 
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 
 try:
     import tomlkit  # noqa: F401  pylint: disable=unused-import
@@ -182,6 +182,7 @@ from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import
 from ansible_collections.multiarch.buildhost.plugins.module_utils._managed_file import Attributes, FilePolicy, without_path_stat, update_file
 from ansible_collections.multiarch.buildhost.plugins.module_utils._runner_toml import MAX_RUNNER_CONFIG_BYTES, plan_runner_update
 from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import Trust
+from ansible_collections.multiarch.buildhost.plugins.module_utils._unlogged_module import UnloggedModule
 
 # config.toml holds runner tokens and cache credentials: it stays root's (or whoever owns it) and 0600 at most.
 RUNNER_CONFIG_POLICY = FilePolicy(trust=Trust(), new_directory=None, new_file=Attributes(0o600, 0, 0), mode_mask=0o600,
@@ -189,7 +190,7 @@ RUNNER_CONFIG_POLICY = FilePolicy(trust=Trust(), new_directory=None, new_file=At
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = UnloggedModule(
         argument_spec=dict(
             path=dict(type="path", default="/etc/gitlab-runner/config.toml"),
             runners=dict(type="list", elements="str"),
@@ -206,6 +207,10 @@ def main() -> None:
             backup=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
+        # Not logged to the host's journal or syslog: the job variables of docker and runner_settings (environment
+        # entries such as AWS_SECRET_ACCESS_KEY=... or DOCKER_AUTH_CONFIG=...) may hold credentials, and the journal
+        # keeps whatever a module logs. The result is masked separately (the planner's secrets, below).
+        no_log=True,
     )
     if TOMLKIT_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("tomlkit"), exception=TOMLKIT_IMPORT_ERROR)
