@@ -38,7 +38,7 @@ BUILDER=remote-buildkit-${CI_JOB_ID:-$$}
 [ -n "${IMAGE:-}" ] || die "IMAGE is not set (the image to push, without its tag)"
 [ -n "$TAG" ] || die "TAG is not set (and there is no CI_COMMIT_SHORT_SHA)"
 for file in ca.pem cert.pem key.pem; do
-  [ -r "$BUILDKIT_TLS_DIR/$file" ] || die "$BUILDKIT_TLS_DIR/$file is missing or unreadable: the runner mounts the BuildKit client certificate there (gitlab_runner_buildkit_client_dir on the runner host, written by the buildkit role)"
+  [ -r "$BUILDKIT_TLS_DIR/$file" ] || die "$BUILDKIT_TLS_DIR/$file is missing or unreadable: the runner mounts its trust domain's BuildKit client certificate there (/etc/multiarch-buildhost/buildkit/domains/NAME/client on the runner host, written by the buildkit role with buildkit_domains)"
 done
 
 if [ -n "$REGISTRY_PASSWORD" ]; then
