@@ -12,9 +12,7 @@ from urllib.parse import urlsplit
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.multiarch.buildhost.plugins.filter.buildkit_daemon import DOMAIN_NAME, buildkit_domains
-
-# Where jobs find the client certificate (BUILDKIT_TLS_DIR), whatever the directory on the host.
-JOB_CLIENT_DIR = "/buildkit/client"
+from ansible_collections.multiarch.buildhost.plugins.module_utils._runner_build_mode import buildkit_volume
 
 
 def _servername(host: str) -> str:
@@ -27,7 +25,7 @@ def _servername(host: str) -> str:
 
 def gitlab_runner_buildkit_entries(runners: Any, domain: str, domains: Any, tls_dir: str, inventory_hostname: str,
                                    host: str = "", servername: str = "", client_dir: str = "") -> dict:
-    """RUNNERS (the remote_buildkit ones) -> name: {domain, client_dir, environment, volumes}.
+    """RUNNERS (the remote_buildkit ones) -> name: {domain, host, servername, client_dir, volume}.
 
     Each runner's jobs build on its trust domain's daemon (an entry's buildkit_domain, else DOMAIN): by default the
     one the buildkit role runs on this host at the domain's port (DOMAINS, the host's buildkit_domains), with the
@@ -41,6 +39,12 @@ def gitlab_runner_buildkit_entries(runners: Any, domain: str, domains: Any, tls_
     entries = {}
     for runner in runners or []:
         name = runner["name"]
+        raised = sorted(key for key in ("privileged", "services_privileged")
+                        if str((runner.get("docker") or {}).get(key, False)).lower() in ("true", "yes", "on", "1"))
+        if raised:
+            raise AnsibleFilterError(f"runner {name}: build_mode remote_buildkit runs jobs unprivileged, so"
+                                     f" docker.{' and docker.'.join(raised)} cannot be true; use build_mode dind for a"
+                                     " runner that needs them")
         runner_domain = runner.get("buildkit_domain") or domain
         if not isinstance(runner_domain, str) or not DOMAIN_NAME.match(runner_domain):
             # It becomes a directory that is mounted into jobs: nothing but a domain name.
@@ -60,16 +64,26 @@ def gitlab_runner_buildkit_entries(runners: Any, domain: str, domains: Any, tls_
                 f"runner {name}: {certificates} is the host's own BuildKit client certificate, which opens the host's"
                 " daemon and the fleet's nodes: every job would read the host's builds (their build arguments, logs and"
                 " cache) and could prune them. Give the runner a trust domain (buildkit_domain) instead")
-        entries[name] = {
-            "domain": runner_domain,
-            "client_dir": certificates,
-            "environment": [f"BUILDKIT_HOST={daemon}", f"BUILDKIT_TLS_DIR={JOB_CLIENT_DIR}",
-                            f"BUILDKIT_SERVERNAME={runner.get('buildkit_servername') or servername or _servername(daemon)}"],
-            "volumes": [f"{certificates}:{JOB_CLIENT_DIR}:ro"],
-        }
+        entries[name] = {"domain": runner_domain, "host": daemon, "client_dir": certificates,
+                         "servername": runner.get("buildkit_servername") or servername or _servername(daemon),
+                         "volume": buildkit_volume(certificates)}
     return entries
+
+
+def gitlab_runner_build_modes(names: Any, entries: dict) -> dict:
+    """NAMES (the runners to configure) -> name: {build_mode, buildkit} for gitlab_runner_config's runner_settings:
+    remote_buildkit with where to build for the runners ENTRIES (gitlab_runner_buildkit_entries) has, dind for the
+    others, so that a runner switched back keeps nothing of remote_buildkit."""
+    modes = {}
+    for name in names or []:
+        entry = (entries or {}).get(name)
+        modes[name] = {"build_mode": "dind"} if entry is None else {
+            "build_mode": "remote_buildkit",
+            "buildkit": {"host": entry["host"], "servername": entry["servername"], "client_dir": entry["client_dir"]}}
+    return modes
 
 
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"gitlab_runner_buildkit_entries": gitlab_runner_buildkit_entries}
+        return {"gitlab_runner_buildkit_entries": gitlab_runner_buildkit_entries,
+                "gitlab_runner_build_modes": gitlab_runner_build_modes}

@@ -13,6 +13,7 @@ from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import
 from ansible_collections.multiarch.buildhost.plugins.module_utils._json_file import same_json
 from ansible_collections.multiarch.buildhost.plugins.module_utils._managed_file import Plan
 from ansible_collections.multiarch.buildhost.plugins.module_utils._redact import REDACTED, redact
+from ansible_collections.multiarch.buildhost.plugins.module_utils._runner_build_mode import expand_build_mode
 from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import FileState
 
 # A real config.toml is a few KiB. tomlkit's parser slows down sharply on large strings (2 MB took 50 s), so anything
@@ -28,9 +29,10 @@ DOCKER_BOOLEAN_KEYS = frozenset({"disable_cache", "disable_entrypoint_overwrite"
                                  "privileged", "services_privileged", "tls_verify"})
 # What runner_settings may set for one runner; `docker` holds that runner's own [runners.docker] keys, `environment`
 # the job variables ([[runners]] environment, NAME=value) it must have; `absent_environment` the names of job
-# variables and `absent_volumes` the paths in the job's container it must not have (what a mode the runner left gave
-# it: the role's BuildKit settings).
-RUNNER_SETTING_KEYS = ("limit", "request_concurrency", "environment", "docker", "absent_environment", "absent_volumes")
+# variables and `absent_volumes` the paths in the job's container it must not have; `build_mode` (with `buildkit` for
+# remote_buildkit) stands for the settings that mode needs (_runner_build_mode).
+RUNNER_SETTING_KEYS = ("limit", "request_concurrency", "environment", "docker", "absent_environment", "absent_volumes",
+                       "build_mode", "buildkit")
 # A job variable's name, and one as GitLab Runner reads it from `environment`: NAME=value.
 VARIABLE_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 ENVIRONMENT_ENTRY = re.compile(rf"({VARIABLE_NAME})=(.*)", re.DOTALL)
@@ -358,6 +360,7 @@ def check_runner_settings(runner_settings: Any) -> dict[str, dict]:
         if unknown:
             raise RunnerConfigError(f"{where} has {', '.join(unknown)}, which this option does not set (it sets"
                                     f" {', '.join(RUNNER_SETTING_KEYS)}; other [runners.docker] keys go under docker)")
+        own = expand_build_mode(where, own)
         entry: dict[str, Any] = {}
         # limit 0 is GitLab Runner's "no limit"; request_concurrency below 1 would never ask for a job.
         if own.get("limit") is not None:

@@ -79,6 +79,13 @@ options:
         a volume O(volumes) ensures. An C(environment) that only held removed entries is removed too. The
         C(multiarch.buildhost.gitlab_runner) role uses them to take back its BuildKit settings from a runner switched
         from V(remote_buildkit) to V(dind). Asking for a variable or a mount both to be there and not fails the task.
+      - C(build_mode) is how the runner's jobs build images. V(remote_buildkit) sets C(privileged) and
+        C(services_privileged) to V(false) (a C(docker) that sets either to V(true) fails the task), mounts
+        C(buildkit.client_dir) read-only at C(/buildkit/client) as the only volume there, and gives the jobs
+        C(BUILDKIT_HOST) (C(buildkit.host)), C(BUILDKIT_TLS_DIR) and C(BUILDKIT_SERVERNAME) (C(buildkit.servername)),
+        after the runner's own C(environment). V(dind) takes all of that back, whatever values it was written with, except
+        what the runner's own C(environment) or C(docker.volumes) gives. Without C(build_mode) neither happens.
+      - C(buildkit) is a dictionary of C(host), C(servername) and C(client_dir), for V(remote_buildkit) only.
       - C(network_mtu) sets the MTU of the network GitLab Runner creates for each job when the C(FF_NETWORK_PER_BUILD)
         feature flag is on. It must match the path to the outside (GitLab's hosted runners use V(1360)); with
         Docker-in-Docker the inner daemon must be started with the same C(--mtu) too (the C(docker:dind) service's

@@ -17,6 +17,8 @@ PLAYBOOK = """
   gather_facts: false
   vars:
     buildkit_ca_dir: {root}/ca
+    # The CA the task files sign with: the fleet's here, as the role passes it (a domain's is another directory).
+    buildkit_cert_ca_dir: {root}/ca
     buildkit_tls_dir: {root}/tls
     buildkit_cert_days: {days}
     buildkit_cert_renew_days: 30

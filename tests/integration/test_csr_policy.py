@@ -27,6 +27,8 @@ SIGN_PLAYBOOK = """
   gather_facts: false
   vars:
     buildkit_ca_dir: {root}/ca
+    # The CA the task files sign with: the fleet's here, as the role passes it (a domain's is another directory).
+    buildkit_cert_ca_dir: {root}/ca
   tasks:
     - ansible.builtin.include_role:
         name: multiarch.buildhost.buildkit
@@ -50,12 +52,14 @@ SIGN_PLAYBOOK = """
         mode: "0644"
 """
 
-# The whole certificate flow, as run.yml runs it for a server certificate.
+# The whole certificate flow, as daemon.yml runs it for a server certificate.
 FLOW_PLAYBOOK = """
 - hosts: all
   gather_facts: false
   vars:
     buildkit_ca_dir: {root}/ca
+    # The CA the task files sign with: the fleet's here, as the role passes it (a domain's is another directory).
+    buildkit_cert_ca_dir: {root}/ca
   tasks:
     - ansible.builtin.include_role:
         name: multiarch.buildhost.buildkit
@@ -77,12 +81,14 @@ FLOW_PLAYBOOK = """
         buildkit_cert_names: {names}
 """
 
-# The client certificate, with the variables run.yml passes for it.
+# The client certificate, with the variables daemon.yml passes for it.
 CLIENT_PLAYBOOK = """
 - hosts: all
   gather_facts: false
   vars:
     buildkit_ca_dir: {root}/ca
+    # The CA the task files sign with: the fleet's here, as the role passes it (a domain's is another directory).
+    buildkit_cert_ca_dir: {root}/ca
   tasks:
     - ansible.builtin.include_role:
         name: multiarch.buildhost.buildkit

@@ -45,8 +45,8 @@ CASES = [(DAEMONS, "10.0.0.5", 1234), (ENDPOINT, "fd00::1", 1234), (SERVER_NAMES
 @pytest.fixture(scope="module")
 def rendered() -> dict:
     defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
-    role = {key: defaults[key] for key in ("buildkit_build_network", "buildkit_container_name", "buildkit_tls_dir",
-                                            "buildkit_client_group")}
+    names = ("buildkit_build_network", "buildkit_container_name", "buildkit_tls_dir", "buildkit_client_group")
+    role = {key: defaults[key] for key in names}
     role.update(buildkit_serve=True, buildkit_native_platforms=["linux/amd64"], buildkit_ca_dir="/ca",
                 buildkit_domains=[{"name": "ci", "port": 1240}])
     jobs = [[expression, dict(role, buildkit_address=address, buildkit_port=port, inventory_hostname="build-01")]
