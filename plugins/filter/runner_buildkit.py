@@ -70,13 +70,16 @@ def gitlab_runner_buildkit_entries(runners: Any, domain: str, domains: Any, tls_
     return entries
 
 
-def gitlab_runner_build_modes(names: Any, entries: dict) -> dict:
+def gitlab_runner_build_modes(names: Any, entries: dict, held: Any = None) -> dict:
     """NAMES (the runners to configure) -> name: {build_mode, buildkit} for gitlab_runner_config's runner_settings:
     remote_buildkit with where to build for the runners ENTRIES (gitlab_runner_buildkit_entries) has, dind for the
-    others, so that a runner switched back keeps nothing of remote_buildkit."""
+    others that config.toml HELD before this run (None: all), so that a runner switched back keeps nothing of
+    remote_buildkit. A runner registered by this run has nothing of it to take back."""
     modes = {}
     for name in names or []:
         entry = (entries or {}).get(name)
+        if entry is None and held is not None and name not in held:
+            continue
         modes[name] = {"build_mode": "dind"} if entry is None else {
             "build_mode": "remote_buildkit",
             "buildkit": {"host": entry["host"], "servername": entry["servername"], "client_dir": entry["client_dir"]}}

@@ -71,3 +71,7 @@ def test_each_runner_to_configure_gets_its_build_mode_and_a_dind_runner_gets_din
         "a": {"build_mode": "remote_buildkit",
               "buildkit": {"host": "tcp://runner-01:1240", "servername": "runner-01", "client_dir": f"{TLS}/domains/ci/client"}},
         "b": {"build_mode": "dind"}}
+
+
+def test_dind_goes_only_to_runners_config_toml_held():
+    assert gitlab_runner_build_modes(["old", "new"], {}, held=["old"]) == {"old": {"build_mode": "dind"}}
