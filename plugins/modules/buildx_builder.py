@@ -169,17 +169,25 @@ left_out:
 
 import json
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.multiarch.buildhost.plugins.module_utils._buildx import validate_name
 from ansible_collections.multiarch.buildhost.plugins.module_utils._buildx_manager import BuilderManager
 from ansible_collections.multiarch.buildhost.plugins.module_utils._docker_cli import user_client_argument_spec, user_docker_cli
 from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
 from ansible_collections.multiarch.buildhost.plugins.module_utils._owner import resolve_owner
+from ansible_collections.multiarch.buildhost.plugins.module_utils._redact import is_secret_key
+from ansible_collections.multiarch.buildhost.plugins.module_utils._unlogged_module import UnloggedModule
+
+
+def secret_driver_opt_values(params: dict) -> set[str]:
+    """The values of driver options named like a secret (env.AWS_SECRET_ACCESS_KEY=...), of the builder and of each
+    node, to mask wherever the module prints."""
+    options = [params.get("driver_opts") or {}] + [node.get("driver_opts") or {} for node in params.get("nodes") or []]
+    return {str(value) for opts in options for key, value in opts.items()
+            if is_secret_key(key) and value is not None and len(str(value)) >= 4}
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = UnloggedModule(
         argument_spec=dict(
             name=dict(type="str", required=True),
             state=dict(type="str", choices=["present", "absent"], default="present"),
@@ -203,8 +211,12 @@ def main() -> None:
         ),
         required_if=[("driver", "remote", ["endpoint"])],
         supports_check_mode=True,
+        # Not logged to the host's journal or syslog: driver_opts may carry credentials (env.AWS_SECRET_ACCESS_KEY=...
+        # for a cache or a remote driver), and the journal keeps whatever a module logs.
+        no_log=True,
     )
     p = module.params
+    module.no_log_values.update(secret_driver_opt_values(p))
     if p["driver"] == "docker" and (p["driver_opts"] or p["buildkitd_flags"] or p["buildkitd_config"] or p["platforms"] or p["nodes"]):
         module.fail_json(msg="the docker driver uses the engine's own BuildKit: driver_opts, buildkitd_flags, "
                              "buildkitd_config, platforms and nodes need driver docker-container or remote")
