@@ -6,6 +6,8 @@
                                    fleet
     bench/bench.py --smoke         one SSH host's first run and re-run, then one quick pass of the cache figure,
                                    as `make test` runs it
+    bench/bench.py --baseline REF  one SSH host's idempotent re-run, REF (a git worktree) against the working tree,
+                                   interleaved, with the ratios against issue 30's targets
 
 Hosts are Debian 13 systemd containers (the lab's test-host image) named mbh-bench-N. The ssh figure drives them the
 way users do, over SSH (sshd in the host, a key the bench makes once, ControlPersist, pipelining), with the
@@ -251,13 +253,15 @@ class PlaybookFailed(Exception):
 class Run:
     """One ansible-playbook run of setup-builders.yml: wall time, CPU, and what the json callback reported."""
 
-    def __init__(self, names, connection="docker", env=None, verbose=False, split_report=None):
+    def __init__(self, names, connection="docker", env=None, verbose=False, split_report=None, tree=REPO):
         self.names = names
         extra = {"ANSIBLE_PIPELINING": "1"}
         if not verbose:
             extra["ANSIBLE_STDOUT_CALLBACK"] = "ansible.posix.json"
+        if tree != REPO:  # another checkout (--baseline): its own ansible.cfg, whose collections path is its own
+            extra["ANSIBLE_CONFIG"] = os.path.join(tree, "ansible.cfg")
         extra.update(env or {})
-        cmd = ["ansible-playbook", "-i", inventory(names, connection), os.path.join(REPO, "playbooks", "setup-builders.yml")]
+        cmd = ["ansible-playbook", "-i", inventory(names, connection), os.path.join(tree, "playbooks", "setup-builders.yml")]
         if split_report:  # the same run, through the wrapper that writes where the controller's CPU went
             cmd = [os.path.join(VENV_BIN, "python"), os.path.join(REPO, "bench", "controller_split.py"), split_report, *cmd[1:]]
         if verbose:
@@ -775,6 +779,57 @@ def figure_fleet(repeats):
         shutil.rmtree(pki, ignore_errors=True)
 
 
+# Issue 30's targets for the working tree against a baseline, as ratios of one interleaved run (absolute times move from
+# machine to machine), and the module round trips of one re-run, facts included.
+BASELINE_TARGETS = {"rerun_ratio": 0.5, "rerun": 3.0, "round_trips": 4, "controller_cpu_ratio": 0.6}
+BASELINE_TREE = os.path.join(REPO, "build", "bench-baseline")
+
+
+def baseline_tree(ref):
+    """A git worktree of REF under build/, with the collection link the Makefile makes (ansible.cfg finds it)."""
+    subprocess.run(["git", "worktree", "remove", "--force", BASELINE_TREE], cwd=REPO, capture_output=True)
+    shutil.rmtree(BASELINE_TREE, ignore_errors=True)
+    subprocess.run(["git", "worktree", "prune"], cwd=REPO, capture_output=True)
+    run(["git", "worktree", "add", "--detach", BASELINE_TREE, ref], cwd=REPO)
+    link = os.path.join(BASELINE_TREE, ".collection", "ansible_collections", "multiarch", "buildhost")
+    if not os.path.lexists(link):  # trees that do not carry it
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        os.symlink("../../..", link)
+    return BASELINE_TREE
+
+
+def figure_baseline_compare(ref, repeats):
+    """setup-builders.yml's idempotent re-run on one SSH host, the baseline REF against the working tree, in blocks
+    interleaved in one run (each block settles the host to its tree first: the trees may write different files),
+    with the ratios of the medians against issue 30's targets."""
+    names = ["mbh-bench-1"]
+    tree = baseline_tree(ref)
+    revision = run(["git", "rev-parse", "--short", "HEAD"], cwd=tree).stdout.strip()
+    trees = {f"baseline {ref} ({revision})": tree, "working tree": REPO}
+    runs = {label: [] for label in trees}
+    try:
+        start_hosts(1, ssh=True)
+        for _ in range(repeats):
+            for label, path in trees.items():
+                Run(names, "ssh", tree=path)  # settles the host to this tree
+                runs[label].append(Run(names, "ssh", tree=path))
+        medians = {}
+        for label, measured in runs.items():
+            medians[label] = (median([r.wall for r in measured]), median([r.controller_cpu for r in measured]),
+                              round(sum(measured[-1].module_tasks_by_role().values())))
+            report(f"{label}: re-run, median (s)", medians[label][0])
+            report(f"{label}: controller CPU, user+sys (s)", medians[label][1])
+            report(f"{label}: module round trips, facts included", medians[label][2])
+        (base_wall, base_cpu, _), (wall, cpu, trips) = medians.values()
+        verdict("working tree / baseline: re-run", wall / base_wall, BASELINE_TARGETS["rerun_ratio"], "x")
+        verdict("working tree: re-run, median (s)", wall, BASELINE_TARGETS["rerun"], "s")
+        verdict("working tree: module round trips", trips, BASELINE_TARGETS["round_trips"])
+        verdict("working tree / baseline: controller CPU", cpu / base_cpu, BASELINE_TARGETS["controller_cpu_ratio"], "x")
+    finally:
+        remove_hosts(names)
+        subprocess.run(["git", "worktree", "remove", "--force", BASELINE_TREE], cwd=REPO, capture_output=True)
+
+
 FIGURES = {"ssh": figure_ssh, "controller": figure_controller, "provisioning": figure_provisioning, "scale": figure_scale, "baseline": figure_baseline,
            "cache": figure_cache, "emulation": figure_emulation, "drivers": figure_drivers, "fleet": figure_fleet}
 
@@ -786,10 +841,15 @@ def main():
     parser.add_argument("--smoke", action="store_true",
                         help="one SSH host (first run and one re-run), then one pass of the cache figure with a light dependency step")
     parser.add_argument("--dependency-iterations", type=int, help="weight of the cached dependency step (default 150000)")
+    parser.add_argument("--baseline", metavar="REF",
+                        help="only the re-run of the working tree against REF (a git worktree of it), interleaved")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores, {os.uname().sysname} {os.uname().release}; "
           f"{run(['docker', 'version', '--format', '{{.Server.Version}}']).stdout.strip()} engine", flush=True)
     try:
+        if args.baseline:
+            figure_baseline_compare(args.baseline, args.repeats)
+            return
         if args.smoke:
             figure_ssh(1, smoke=True)
             figure_cache(1, args.dependency_iterations or SMOKE_DEPENDENCY_ITERATIONS)
