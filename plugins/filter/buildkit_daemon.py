@@ -10,6 +10,7 @@ own CA, state volume, port and build-step bridge, and a certificate of one domai
 """
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 from typing import Any
@@ -42,10 +43,16 @@ def _subnet(value: Any, where: str) -> ipaddress.IPv4Network:
     return subnet
 
 
+def default_subnet(name: str) -> ipaddress.IPv4Network:
+    """A domain's bridge network unless it names one: 10.X.0.0/16 with X from 11 to 250, from the name alone, so that
+    adding or removing another domain never moves it (two names may meet: the clash check then asks for one)."""
+    return ipaddress.ip_network(f"10.{11 + int(hashlib.sha1(name.encode('utf-8')).hexdigest(), 16) % 240}.0.0/16")
+
+
 def buildkit_domains(domains: Any, host: str = "this host", port: Any = 1234) -> list[dict]:
     """DOMAINS (buildkit_domains) checked and completed: [{name, port, bridge_name, bridge_subnet, state}], in order.
 
-    A domain without bridge_subnet gets 10.(11 + its position).0.0/16. Names, ports and subnets must be unique, and
+    A domain without bridge_subnet gets default_subnet(name). Names, ports and subnets must be unique, and
     no domain may take PORT, the host's own daemon's (None: not known here)."""
     if domains is None:
         return []
@@ -70,7 +77,7 @@ def buildkit_domains(domains: Any, host: str = "this host", port: Any = 1234) ->
             raise AnsibleFilterError(f"{where}: state {state!r} must be present or absent")
         domain_port = _port(entry.get("port"), where) if state == "present" or "port" in entry else None
         subnet = _subnet(entry["bridge_subnet"], where) if entry.get("bridge_subnet") is not None \
-            else ipaddress.ip_network(f"10.{11 + position}.0.0/16")
+            else default_subnet(name)
         result.append({"name": name, "port": domain_port, "bridge_name": f"bk-{name}", "bridge_subnet": str(subnet),
                        "state": state})
     _refuse_clashes(result, host, None if port is None else _port(port, f"{host}: buildkit_port"))
@@ -111,19 +118,24 @@ def _command(bind_address: str, port: int, build_network: str, platforms: list) 
 
 def buildkit_daemons(domains: Any, host: str, port: Any, container: str, tls_dir: str, ca_dir: str,
                      client_group: str, serve: bool = False, native_platforms: Any = None,
-                     build_network: str = "bridge") -> list[dict]:
-    """Every daemon the role runs on HOST: its own first, then one per present domain, each with the container, port,
-    command, certificate directory, CA directory, client certificate's name and access, and bridge it uses."""
+                     build_network: str = "bridge", own: bool = True) -> list[dict]:
+    """Every daemon the role runs on HOST: its own first (when OWN: the host builds with the fleet or serves it), then
+    one per present domain, each with the container, port, command, certificate directory, CA directory, client
+    certificate's name and access, and bridge it uses."""
     own_port = _port(port, f"{host}: buildkit_port")
+    present = [domain for domain in buildkit_domains(domains, host, port) if domain["state"] == "present"]
+    if present and build_network != "bridge":
+        # In the host's network every domain's build steps would share it, and reach the host's loopback services.
+        raise AnsibleFilterError(f"{host}: buildkit_build_network {build_network!r} would run every trust domain's build"
+                                 " steps in the host's network; trust domains need bridge")
     # The host's own daemon listens on every address only when it serves the fleet, and offers its native platform.
-    own = {"domain": "", "container": container, "port": own_port, "tls_dir": tls_dir, "ca_dir": ca_dir,
-           "command": _command("0.0.0.0" if serve else "127.0.0.1", own_port, build_network, list(native_platforms or [])),
-           "client_common_name": f"buildx@{host}", "client_group": client_group,
-           "client_dir_mode": "0750", "client_key_mode": "0640", "bridge_name": None, "bridge_subnet": None}
-    daemons = [own]
-    for domain in buildkit_domains(domains, host, port):
-        if domain["state"] != "present":
-            continue
+    own_daemon = {"domain": "", "container": container, "port": own_port, "tls_dir": tls_dir, "ca_dir": ca_dir,
+                  "command": _command("0.0.0.0" if serve else "127.0.0.1", own_port, build_network,
+                                      list(native_platforms or [])),
+                  "client_common_name": f"buildx@{host}", "client_group": client_group,
+                  "client_dir_mode": "0750", "client_key_mode": "0640", "bridge_name": None, "bridge_subnet": None}
+    daemons = [own_daemon] if own else []
+    for domain in present:
         daemons.append({
             "domain": domain["name"], "container": f"{container}-{domain['name']}", "port": domain["port"],
             "tls_dir": f"{tls_dir}/domains/{domain['name']}", "ca_dir": f"{ca_dir}/domains/{domain['name']}",

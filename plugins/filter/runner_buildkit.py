@@ -23,19 +23,30 @@ def _servername(host: str) -> str:
     return urlsplit(host).hostname or ""
 
 
+def _normal(path: str) -> str:
+    """PATH without ., .., doubled or trailing slashes (normpath keeps a leading //, which names the same directory)."""
+    return "/" + posixpath.normpath(str(path)).lstrip("/")
+
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
 def gitlab_runner_buildkit_entries(runners: Any, domain: str, domains: Any, tls_dir: str, inventory_hostname: str,
-                                   host: str = "", servername: str = "", client_dir: str = "") -> dict:
+                                   host: str = "", servername: str = "", client_dir: str = "",
+                                   volumes: Any = None) -> dict:
     """RUNNERS (the remote_buildkit ones) -> name: {domain, host, servername, client_dir, volume}.
 
     Each runner's jobs build on its trust domain's daemon (an entry's buildkit_domain, else DOMAIN): by default the
     one the buildkit role runs on this host at the domain's port (DOMAINS, the host's buildkit_domains), with the
     domain's client certificate, which opens that daemon and no other. An entry's buildkit_host or HOST names other
     daemons of the same domain (the domain's daemons on other hosts); CLIENT_DIR, a certificate the buildkit role did
-    not write. The host's own client certificate (TLS_DIR/client) is refused: it would give every job the host's
-    own builds and the fleet's nodes."""
+    not write. Any other of the role's certificates (under TLS_DIR: the host's own, another domain's) is refused, as a
+    client directory or as a volume of the runner or of VOLUMES (every runner's): the host's own would give every job
+    the host's own builds and the fleet's nodes, another domain's that domain's builds."""
     ports = {entry["name"]: entry["port"] for entry in buildkit_domains(domains, inventory_hostname, None)
              if entry["state"] == "present"} if domains else {}
-    own_client_dir = posixpath.normpath(f"{tls_dir}/client")
+    certificates_root = _normal(tls_dir)
     entries = {}
     for runner in runners or []:
         name = runner["name"]
@@ -59,11 +70,21 @@ def gitlab_runner_buildkit_entries(runners: Any, domain: str, domains: Any, tls_
                     " for the buildkit role, or give the runner buildkit_host")
             daemon = f"tcp://{inventory_hostname}:{ports[runner_domain]}"
         certificates = client_dir or f"{tls_dir}/domains/{runner_domain}/client"
-        if posixpath.normpath(certificates) == own_client_dir:
+        own_domain_dir = _normal(f"{tls_dir}/domains/{runner_domain}/client")
+        if _under(_normal(certificates), certificates_root) and _normal(certificates) != own_domain_dir:
             raise AnsibleFilterError(
-                f"runner {name}: {certificates} is the host's own BuildKit client certificate, which opens the host's"
-                " daemon and the fleet's nodes: every job would read the host's builds (their build arguments, logs and"
-                " cache) and could prune them. Give the runner a trust domain (buildkit_domain) instead")
+                f"runner {name}: {certificates} is not trust domain {runner_domain}'s client certificate but another of"
+                f" the buildkit role's ({tls_dir}): the host's own opens the host's daemon and the fleet's nodes, another"
+                " domain's opens that domain's daemon, and every job would read and prune the builds there. Give the"
+                " runner the domain (buildkit_domain) whose key it may hold")
+        # Host directories only (source:/path[:mode]); a bare /path is an anonymous volume.
+        own_volumes = list((runner.get("docker") or {}).get("volumes") or [])
+        mounted = [volume for volume in own_volumes + list(volumes or [])
+                   if ":" in str(volume) and _under(_normal(str(volume).split(":")[0]), certificates_root)]
+        if mounted:
+            raise AnsibleFilterError(f"runner {name}: the volume(s) {', '.join(map(str, mounted))} would mount the buildkit"
+                                     f" role's keys ({tls_dir}) into its jobs; the role mounts the domain's client"
+                                     " certificate itself")
         entries[name] = {"domain": runner_domain, "host": daemon, "client_dir": certificates,
                          "servername": runner.get("buildkit_servername") or servername or _servername(daemon),
                          "volume": buildkit_volume(certificates)}

@@ -42,8 +42,8 @@ def test_each_domain_has_its_own_ca_certificates_container_port_and_bridge():
     assert "tcp://0.0.0.0:1240" in team_a["command"] and "tcp://0.0.0.0:1241" in team_b["command"]
     # Every platform the host runs, native or emulated: no --oci-worker-platform narrows a domain's daemon.
     assert "--oci-worker-platform" not in team_a["command"]
-    assert (team_a["bridge_name"], team_a["bridge_subnet"]) == ("bk-team-a", "10.11.0.0/16")
-    assert (team_b["bridge_name"], team_b["bridge_subnet"]) == ("bk-team-b", "10.12.0.0/16")
+    assert (team_a["bridge_name"], team_a["bridge_subnet"]) == ("bk-team-a", "10.111.0.0/16")
+    assert (team_b["bridge_name"], team_b["bridge_subnet"]) == ("bk-team-b", "10.96.0.0/16")
     assert len({d["ca_dir"] for d in (own, team_a, team_b)}) == 3
     assert len({d["container"] for d in (own, team_a, team_b)}) == 3
 
@@ -70,7 +70,8 @@ def test_a_given_subnet_is_kept():
     ([{"name": "ci", "port": 1240}, {"name": "cd", "port": 1240}], "port 1240 is taken by domain 'ci'"),
     ([{"name": "ci", "port": 1240}, {"name": "ci", "port": 1241}], "'ci' is listed twice"),
     ([{"name": "ci", "port": 1240, "bridge_subnet": "10.10.5.0/24"}], "overlaps 10.10.0.0/16"),
-    ([{"name": "ci", "port": 1240, "bridge_subnet": "10.12.0.0/16"}, {"name": "cd", "port": 1241}], "overlaps 10.12.0.0/16"),
+    ([{"name": "ci", "port": 1240, "bridge_subnet": "10.111.0.0/16"}, {"name": "team-a", "port": 1241}],
+     "overlaps 10.111.0.0/16"),
     ([{"name": "ci", "port": 1240, "bridge_subnet": "10.60.0.1/16"}], "bridge_subnet '10.60.0.1/16'"),
     ([{"name": "ci", "port": 1240, "bridge_subnet": "fd00::/64"}], "bridge_subnet 'fd00::/64'"),
     ([{"name": "ci", "port": 1240, "state": "gone"}], "state 'gone'"),
@@ -91,3 +92,19 @@ def test_the_controller_makes_one_ca_per_domain_over_every_host():
 def test_a_domain_name_that_would_be_a_path_never_reaches_the_controller():
     with pytest.raises(AnsibleFilterError, match="'../ca'"):
         buildkit_domain_names([[{"name": "../ca", "port": 1240}]])
+
+
+def test_a_domains_subnet_comes_from_its_name_so_removing_another_never_moves_it():
+    both = buildkit_domains([{"name": "team-a", "port": 1240}, {"name": "team-b", "port": 1241}])
+    alone = buildkit_domains([{"name": "team-b", "port": 1241}])
+    assert both[1]["bridge_subnet"] == alone[0]["bridge_subnet"] == "10.96.0.0/16"
+
+
+def test_a_host_that_only_runs_domains_has_no_daemon_of_its_own_and_so_no_fleet_key():
+    assert [d["domain"] for d in daemons([{"name": "ci", "port": 1240}], own=False)] == ["ci"]
+
+
+def test_trust_domains_refuse_the_hosts_network_for_build_steps():
+    with pytest.raises(AnsibleFilterError, match="build-01: buildkit_build_network 'host' would run every trust domain"):
+        daemons([{"name": "ci", "port": 1240}], build_network="host")
+    assert daemons([], build_network="host")[0]["command"][-2:] == ["--oci-worker-net", "host"]

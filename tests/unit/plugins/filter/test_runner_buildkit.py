@@ -40,10 +40,26 @@ def test_a_role_wide_daemon_and_client_directory_apply_to_every_runner():
     assert got["a"]["volume"] == "/srv/certs:/buildkit/client:ro"
 
 
-@pytest.mark.parametrize("client_dir", [f"{TLS}/client", f"{TLS}/client/", f"{TLS}/domains/../client"])
-def test_the_hosts_own_client_certificate_is_refused_naming_the_runner(client_dir):
-    with pytest.raises(AnsibleFilterError, match=r"runner a: .* is the host's own BuildKit client certificate"):
+@pytest.mark.parametrize("client_dir", [f"{TLS}/client", f"{TLS}/client/", f"{TLS}/domains/../client", f"/{TLS}/client",
+                                        f"{TLS}/domains/team-b/client", TLS])
+def test_the_hosts_own_or_another_domains_certificate_is_refused_naming_the_runner(client_dir):
+    with pytest.raises(AnsibleFilterError, match=r"runner a: .* is not trust domain ci's client certificate"):
         entries([{"name": "a"}], client_dir=client_dir)
+
+
+@pytest.mark.parametrize(("own", "shared"), [
+    ([f"{TLS}/client:/keys:ro"], []),
+    (["/cache"], [f"//{TLS}:/everything:ro"]),
+])
+def test_a_volume_that_mounts_the_roles_keys_is_refused(own, shared):
+    with pytest.raises(AnsibleFilterError, match=r"runner a: the volume\(s\) .* would mount the buildkit role's keys"):
+        entries([{"name": "a", "docker": {"volumes": own}}], volumes=shared)
+
+
+def test_the_domains_own_directory_given_by_hand_and_plain_volumes_are_fine():
+    got = entries([{"name": "a", "docker": {"volumes": ["/cache", "/srv/data:/data"]}}], client_dir=f"{TLS}/domains/ci/client/",
+                  volumes=["/certs/client"])
+    assert got["a"]["client_dir"] == f"{TLS}/domains/ci/client/"
 
 
 @pytest.mark.parametrize("domain", ["nowhere", "old"])
