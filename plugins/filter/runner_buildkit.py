@@ -80,7 +80,7 @@ def gitlab_runner_buildkit_entries(runners: Any, domain: str, domains: Any, tls_
         # Host directories only (source:/path[:mode]); a bare /path is an anonymous volume.
         own_volumes = list((runner.get("docker") or {}).get("volumes") or [])
         mounted = [volume for volume in own_volumes + list(volumes or [])
-                   if ":" in str(volume) and _under(_normal(str(volume).split(":")[0]), certificates_root)]
+                   if ":" in str(volume) and _under(_normal(str(volume).split(":", 1)[0]), certificates_root)]
         if mounted:
             raise AnsibleFilterError(f"runner {name}: the volume(s) {', '.join(map(str, mounted))} would mount the buildkit"
                                      f" role's keys ({tls_dir}) into its jobs; the role mounts the domain's client"
