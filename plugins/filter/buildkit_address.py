@@ -50,10 +50,11 @@ def _parse(address: Any, host: str) -> tuple[str, str]:
     return "DNS", address
 
 
-def _port(port: Any, host: str) -> int:
+def tcp_port(port: Any, what: str) -> int:
+    """PORT as a number, or an error naming WHAT ("build-01: buildkit_port") and the value."""
     if isinstance(port, bool) or not isinstance(port, (int, str)) or not re.match(r"^[0-9]{1,5}$", str(port)) \
             or not 0 < int(port) < 65536:
-        raise AnsibleFilterError(f"{host}: buildkit_port {port!r} is not a TCP port (1 to 65535)")
+        raise AnsibleFilterError(f"{what} {port!r} is not a TCP port (1 to 65535)")
     return int(port)
 
 
@@ -62,7 +63,7 @@ def buildkit_endpoint(address: Any, port: Any, host: str = "this host") -> str:
     kind, value = _parse(address, host)
     if kind == "IP" and ":" in value:
         value = f"[{value}]"
-    return f"tcp://{value}:{_port(port, host)}"
+    return f"tcp://{value}:{tcp_port(port, host + ': buildkit_port')}"
 
 
 def buildkit_server_names(address: Any, host: str) -> list[str]:

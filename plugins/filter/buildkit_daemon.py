@@ -17,19 +17,14 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.multiarch.buildhost.plugins.filter.buildkit_address import tcp_port
+
 # A domain's name goes into a container name, a directory, a certificate's CN and a bridge name (bk-NAME, at most 15
 # characters as Linux has it).
 DOMAIN_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,10}[a-z0-9])?$")
 _DOMAIN_KEYS = {"name", "port", "bridge_subnet", "state"}
 # BuildKit's own bridge (appdefaults: buildkit0, 10.10.0.0/16): the host's daemon keeps it, and so its network.
 _DEFAULT_SUBNET = ipaddress.ip_network("10.10.0.0/16")
-
-
-def _port(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or not re.match(r"^[0-9]{1,5}$", str(value)) \
-            or not 0 < int(value) < 65536:
-        raise AnsibleFilterError(f"{where}: port {value!r} is not a TCP port (1 to 65535)")
-    return int(value)
 
 
 def _subnet(value: Any, where: str) -> ipaddress.IPv4Network:
@@ -75,12 +70,12 @@ def buildkit_domains(domains: Any, host: str = "this host", port: Any = 1234) ->
         state = entry.get("state", "present")
         if state not in ("present", "absent"):
             raise AnsibleFilterError(f"{where}: state {state!r} must be present or absent")
-        domain_port = _port(entry.get("port"), where) if state == "present" or "port" in entry else None
+        domain_port = tcp_port(entry.get("port"), f"{where}: port") if state == "present" or "port" in entry else None
         subnet = _subnet(entry["bridge_subnet"], where) if entry.get("bridge_subnet") is not None \
             else default_subnet(name)
         result.append({"name": name, "port": domain_port, "bridge_name": f"bk-{name}", "bridge_subnet": str(subnet),
                        "state": state})
-    _refuse_clashes(result, host, None if port is None else _port(port, f"{host}: buildkit_port"))
+    _refuse_clashes(result, host, None if port is None else tcp_port(port, f"{host}: buildkit_port"))
     return result
 
 
@@ -122,7 +117,7 @@ def buildkit_daemons(domains: Any, host: str, port: Any, container: str, tls_dir
     """Every daemon the role runs on HOST: its own first (when OWN: the host builds with the fleet or serves it), then
     one per present domain, each with the container, port, command, certificate directory, CA directory, client
     certificate's name and access, and bridge it uses."""
-    own_port = _port(port, f"{host}: buildkit_port")
+    own_port = tcp_port(port, f"{host}: buildkit_port")
     present = [domain for domain in buildkit_domains(domains, host, port) if domain["state"] == "present"]
     if present and build_network != "bridge":
         # In the host's network every domain's build steps would share it, and reach the host's loopback services.

@@ -29,7 +29,8 @@ def buildkit_volume(client_dir: str) -> str:
     return f"{client_dir}:{JOB_CLIENT_DIR}:ro"
 
 
-def _volume_target(volume: str) -> str:
+def volume_target(volume: str) -> str:
+    """Where VOLUME mounts in the job's container: `/path` (an anonymous volume), `source:/path` or `source:/path:mode`."""
     parts = str(volume).split(":")
     return parts[0] if len(parts) == 1 else parts[1]
 
@@ -68,7 +69,7 @@ def expand_build_mode(where: str, own: dict) -> dict:
         # Taken back by name and path, whatever values they were written with, unless the runner's own settings
         # give them.
         own_names = {str(entry).split("=", 1)[0] for entry in environment}
-        own_targets = {_volume_target(volume) for volume in docker.get("volumes") or []}
+        own_targets = {volume_target(volume) for volume in docker.get("volumes") or []}
         absent_environment = [name for name in BUILDKIT_VARIABLES if name not in own_names]
         absent_volumes = [] if JOB_CLIENT_DIR in own_targets else [JOB_CLIENT_DIR]
         if absent_environment:
@@ -83,7 +84,7 @@ def expand_build_mode(where: str, own: dict) -> dict:
     buildkit = _buildkit(where, own.get("buildkit"))
     # The runner's whole volume list: a changed client directory replaces the old mount instead of mounting two
     # directories at /buildkit/client.
-    volumes = [volume for volume in docker.get("volumes") or [] if _volume_target(volume) != JOB_CLIENT_DIR]
+    volumes = [volume for volume in docker.get("volumes") or [] if volume_target(volume) != JOB_CLIENT_DIR]
     docker.update(privileged=False, services_privileged=False, volumes=volumes + [buildkit_volume(buildkit["client_dir"])])
     settings["docker"] = docker
     settings["environment"] = environment + [f"BUILDKIT_HOST={buildkit['host']}", f"BUILDKIT_TLS_DIR={JOB_CLIENT_DIR}",

@@ -13,7 +13,7 @@ from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import
 from ansible_collections.multiarch.buildhost.plugins.module_utils._json_file import same_json
 from ansible_collections.multiarch.buildhost.plugins.module_utils._managed_file import Plan
 from ansible_collections.multiarch.buildhost.plugins.module_utils._redact import REDACTED, redact
-from ansible_collections.multiarch.buildhost.plugins.module_utils._runner_build_mode import expand_build_mode
+from ansible_collections.multiarch.buildhost.plugins.module_utils._runner_build_mode import expand_build_mode, volume_target
 from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import FileState
 
 # A real config.toml is a few KiB. tomlkit's parser slows down sharply on large strings (2 MB took 50 s), so anything
@@ -221,12 +221,6 @@ def _apply_environment(runner, wanted: list[str]) -> bool:
     return _set(runner, "environment", merged)
 
 
-def _volume_target(volume: str) -> str:
-    """Where VOLUME mounts in the job's container: `/path` (an anonymous volume), `source:/path` or `source:/path:mode`."""
-    parts = volume.split(":")
-    return parts[0] if len(parts) == 1 else parts[1]
-
-
 def _remove_entries(table, key: str, unwanted: Callable[[str], bool]) -> bool:
     """Drop from TABLE's KEY array the entries UNWANTED says so of; the others stay where they stand. An array this
     empties goes too (it was written for those entries)."""
@@ -268,7 +262,7 @@ def apply_settings(document, runners: list, settings: dict, per_runner: dict | N
         absent_targets = set(own.get("absent_volumes") or [])
         if absent_targets and "docker" in runner:
             touched |= _remove_entries(runner["docker"], "volumes",
-                                       lambda volume: volume not in ensured and _volume_target(volume) in absent_targets)
+                                       lambda volume: volume not in ensured and volume_target(volume) in absent_targets)
         touched |= _apply_environment(runner, own.get("environment") or [])
         if id(runner) in selected:
             touched |= _apply_docker(runner, _docker_settings(settings, own.get("docker")), ensured_volumes)
@@ -379,7 +373,7 @@ def check_runner_settings(runner_settings: Any) -> dict[str, dict]:
         if own.get("absent_volumes"):
             entry["absent_volumes"] = _container_paths(f"{where}.absent_volumes", own["absent_volumes"])
             wanted = (entry.get("docker") or {}).get("volumes", [])
-            both = sorted(v for v in wanted if _volume_target(str(v)) in entry["absent_volumes"])
+            both = sorted(v for v in wanted if volume_target(str(v)) in entry["absent_volumes"])
             if both:
                 raise RunnerConfigError(f"{where} asks both to mount {', '.join(both)} and to mount nothing there")
         checked[str(name)] = entry
