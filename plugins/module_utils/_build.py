@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
-from ansible_collections.multiarch.buildhost.plugins.module_utils._json_file import load_json_object
+from ansible_collections.multiarch.buildhost.plugins.module_utils._json_merge import load_json_object
 from ansible_collections.multiarch.buildhost.plugins.module_utils._redact import is_secret_key, redact
 
 INLINE_CACHE_ARG = "BUILDKIT_INLINE_CACHE"

@@ -16,7 +16,7 @@ from typing import Any
 from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
-from ansible_collections.multiarch.buildhost.plugins.module_utils._json_file import load_json_object, same_json
+from ansible_collections.multiarch.buildhost.plugins.module_utils._json_merge import load_json_object, same_json
 from ansible_collections.multiarch.buildhost.plugins.module_utils._managed_file import Plan
 from ansible_collections.multiarch.buildhost.plugins.module_utils._platform import PlatformError, format_platform, normalize_platform
 from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import FileState

@@ -9,7 +9,7 @@ from typing import Any
 
 from ansible_collections.multiarch.buildhost.plugins.module_utils._docker_cli import DockerCli, DockerCliError
 from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
-from ansible_collections.multiarch.buildhost.plugins.module_utils._json_file import load_json_object
+from ansible_collections.multiarch.buildhost.plugins.module_utils._json_merge import load_json_object
 from ansible_collections.multiarch.buildhost.plugins.module_utils._platform import ATTESTATION_PLATFORM, format_platform
 
 _NOT_FOUND_MARKERS = ("not found", "manifest unknown", "name unknown", "no such manifest")

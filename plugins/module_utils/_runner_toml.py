@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
-from ansible_collections.multiarch.buildhost.plugins.module_utils._json_file import same_json
+from ansible_collections.multiarch.buildhost.plugins.module_utils._json_merge import same_json
 from ansible_collections.multiarch.buildhost.plugins.module_utils._managed_file import Plan
 from ansible_collections.multiarch.buildhost.plugins.module_utils._redact import REDACTED, redact
 from ansible_collections.multiarch.buildhost.plugins.module_utils._runner_build_mode import expand_build_mode, volume_target

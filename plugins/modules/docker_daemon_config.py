@@ -99,7 +99,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.multiarch.buildhost.plugins.module_utils._dockerd import Validation, validate_daemon_config
 from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
-from ansible_collections.multiarch.buildhost.plugins.module_utils._json_config import json_file_argument_spec, optional_bool, update_json_file
+from ansible_collections.multiarch.buildhost.plugins.module_utils._docker_config_file import json_file_argument_spec, optional_bool, update_json_file
 from ansible_collections.multiarch.buildhost.plugins.module_utils._managed_file import Attributes, FilePolicy, without_path_stat
 from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import ROOT_DIRECTORY, Trust
 

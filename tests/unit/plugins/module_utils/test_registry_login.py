@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import base64
 
-from ansible_collections.multiarch.buildhost.plugins.module_utils._json_file import plan_json_update
+from ansible_collections.multiarch.buildhost.plugins.module_utils._json_merge import plan_json_update
 from ansible_collections.multiarch.buildhost.plugins.module_utils._registry_login import login_is_stored
 from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import FileState
 

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: multiarch.buildhost contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What both Docker config modules share: their common options and their run, from the params to the result."""
+"""What both Docker config-file modules (docker_daemon_config, docker_cli_config) share: their common options, the
+null-able booleans, and their run, from the params through ``_managed_file`` and ``_json_merge`` to the result."""
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -9,7 +10,7 @@ from typing import Any, Callable
 from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
-from ansible_collections.multiarch.buildhost.plugins.module_utils._json_file import JsonPlanDetails, plan_json_update
+from ansible_collections.multiarch.buildhost.plugins.module_utils._json_merge import JsonPlanDetails, plan_json_update
 from ansible_collections.multiarch.buildhost.plugins.module_utils._managed_file import FilePolicy, Plan, update_file
 from ansible_collections.multiarch.buildhost.plugins.module_utils._redact import redact
 from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import FileState

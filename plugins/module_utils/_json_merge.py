@@ -1,11 +1,12 @@
 # -*- coding: utf-8 -*-
 # Copyright: multiarch.buildhost contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Merge settings into a JSON-object file (daemon.json, config.json): parse strictly, merge, compare, render.
+"""JSON objects in memory (daemon.json, config.json, a tool's JSON output): parse strictly, merge, compare, render.
 
-Both Docker config modules plan through this one helper, so both files get the same guarantees: a file that Docker
-would read differently from us is refused without being touched, keys nobody asked about survive, and values are
-compared as JSON types, because dockerd refuses ``"experimental": 1`` where it wants ``true``.
+No file I/O here: the caller reads the bytes and writes the planned content (``_managed_file``). Both Docker config
+modules plan through this one helper, so both files get the same guarantees: a document that Docker would read
+differently from us is refused, keys nobody asked about survive, and values are compared as JSON types, because
+dockerd refuses ``"experimental": 1`` where it wants ``true``.
 """
 from __future__ import annotations
 
@@ -26,8 +27,8 @@ MAX_DEPTH = 64
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-class JsonFileError(BuildhostError):
-    """The file exists but cannot be used as a JSON object, or the settings cannot be written as JSON."""
+class JsonMergeError(BuildhostError):
+    """A document (file bytes, tool output) is not a usable JSON object, or settings cannot be written as JSON."""
 
 
 def _no_duplicates(path: str):
@@ -36,7 +37,7 @@ def _no_duplicates(path: str):
         for key, value in pairs:
             if key in document:
                 # Python would keep the last value and Go's decoder merges objects: either way data is lost.
-                raise JsonFileError(f"{path} holds the key {key!r} twice in one object; remove one of them")
+                raise JsonMergeError(f"{path} holds the key {key!r} twice in one object; remove one of them")
             document[key] = value
         return document
 
@@ -45,7 +46,7 @@ def _no_duplicates(path: str):
 
 def _refuse_constant(path: str):
     def hook(name: str) -> Any:
-        raise JsonFileError(f"{path} holds {name}, which is not JSON (Docker cannot read it)")
+        raise JsonMergeError(f"{path} holds {name}, which is not JSON (Docker cannot read it)")
 
     return hook
 
@@ -54,7 +55,7 @@ def _finite_float(path: str):
     def hook(text: str) -> float:
         value = float(text)
         if math.isinf(value):
-            raise JsonFileError(f"{path} holds the number {text}, outside the range a JSON reader can represent")
+            raise JsonMergeError(f"{path} holds the number {text}, outside the range a JSON reader can represent")
         return value
 
     return hook
@@ -66,7 +67,7 @@ def check_writable(where: str, document: Any) -> None:
     while stack:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise JsonFileError(f"{where} is nested more than {MAX_DEPTH} levels deep; no Docker setting is")
+            raise JsonMergeError(f"{where} is nested more than {MAX_DEPTH} levels deep; no Docker setting is")
         if isinstance(node, dict):
             for key, value in node.items():
                 check_writable_string(where, key)
@@ -76,13 +77,13 @@ def check_writable(where: str, document: Any) -> None:
         elif isinstance(node, str):
             check_writable_string(where, node)
         elif isinstance(node, float) and not math.isfinite(node):
-            raise JsonFileError(f"{where} holds the number {node}, which JSON cannot represent")
+            raise JsonMergeError(f"{where} holds the number {node}, which JSON cannot represent")
 
 
 def check_writable_string(where: str, text: str) -> None:
     found = _SURROGATE.search(text)
     if found:
-        raise JsonFileError(f"{where} holds a lone UTF-16 surrogate (\\u{ord(found.group()):04x}), which cannot be"
+        raise JsonMergeError(f"{where} holds a lone UTF-16 surrogate (\\u{ord(found.group()):04x}), which cannot be"
                             " written as UTF-8; fix that string")
 
 
@@ -90,25 +91,25 @@ def parse_json_object(path: str, content: bytes) -> dict[str, Any]:
     """Parse CONTENT (the bytes of PATH) as a JSON object, with an error that says what is wrong."""
     if content.startswith(b"\xef\xbb\xbf"):
         # dockerd and the docker CLI both refuse a byte-order mark, so accepting it here would hide the fault.
-        raise JsonFileError(f"{path} starts with a UTF-8 byte-order mark, which Docker cannot read; remove it")
+        raise JsonMergeError(f"{path} starts with a UTF-8 byte-order mark, which Docker cannot read; remove it")
     if not content.strip():
         # dockerd refuses an empty daemon.json at start-up, so merging into one would hide a broken file.
-        raise JsonFileError(f"{path} is empty; write {{}} into it or remove it")
+        raise JsonMergeError(f"{path} is empty; write {{}} into it or remove it")
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise JsonFileError(f"{path} is not valid UTF-8 text: {exc}") from exc
+        raise JsonMergeError(f"{path} is not valid UTF-8 text: {exc}") from exc
     try:
         document = json.loads(text, object_pairs_hook=_no_duplicates(path), parse_constant=_refuse_constant(path),
                               parse_float=_finite_float(path))
     except RecursionError:
-        raise JsonFileError(f"{path} is nested more than {MAX_DEPTH} levels deep; no Docker setting is") from None
-    except JsonFileError:
+        raise JsonMergeError(f"{path} is nested more than {MAX_DEPTH} levels deep; no Docker setting is") from None
+    except JsonMergeError:
         raise
     except ValueError as exc:
-        raise JsonFileError(f"{path} is not valid JSON: {exc}") from exc
+        raise JsonMergeError(f"{path} is not valid JSON: {exc}") from exc
     if not isinstance(document, dict):
-        raise JsonFileError(f"{path} must hold a JSON object at the top level, found {type(document).__name__}")
+        raise JsonMergeError(f"{path} must hold a JSON object at the top level, found {type(document).__name__}")
     check_writable(path, document)
     return document
 
@@ -118,9 +119,9 @@ def load_json_object(text: str, what: str) -> dict[str, Any]:
     try:
         document = json.loads(text)
     except ValueError as exc:
-        raise JsonFileError(f"{what} is not JSON ({exc}): {text[:200]!r}") from exc
+        raise JsonMergeError(f"{what} is not JSON ({exc}): {text[:200]!r}") from exc
     if not isinstance(document, dict):
-        raise JsonFileError(f"{what} is not a JSON object: {text[:200]!r}")
+        raise JsonMergeError(f"{what} is not a JSON object: {text[:200]!r}")
     return document
 
 

@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.multiarch.buildhost.plugins.module_utils._json_file import (
-    JsonFileError,
+from ansible_collections.multiarch.buildhost.plugins.module_utils._json_merge import (
+    JsonMergeError,
     deep_merge,
     parse_json_object,
     plan_json_update,
@@ -43,7 +43,7 @@ def test_remove_key_paths_drops_nested_keys_and_ignores_missing_ones():
     ],
 )
 def test_bad_documents_get_an_error_naming_the_file(content, expected):
-    with pytest.raises(JsonFileError) as caught:
+    with pytest.raises(JsonMergeError) as caught:
         parse_json_object("/etc/docker/daemon.json", content)
     assert "/etc/docker/daemon.json" in str(caught.value)
     assert expected in str(caught.value)
@@ -51,7 +51,7 @@ def test_bad_documents_get_an_error_naming_the_file(content, expected):
 
 @pytest.mark.parametrize(("content", "message"), [(b"  \n", "is empty")])
 def test_empty_files_are_refused(content, message):
-    with pytest.raises(JsonFileError) as caught:
+    with pytest.raises(JsonMergeError) as caught:
         parse_json_object("/x.json", content)
     assert "/x.json" in str(caught.value) and message in str(caught.value)
 
