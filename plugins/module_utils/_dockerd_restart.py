@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
+from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import read_file, write_file
 
 SERVICE = "docker.service"
+# The engine this host's systemd runs, whatever docker context or DOCKER_HOST root's CLI would pick.
+SOCKET = "unix:///var/run/docker.sock"
+# A backup is a daemon.json: far smaller than this.
+MAX_BACKUP_BYTES = 1024 * 1024
 # dockerd's own fatal lines: its last words say what was wrong with the file (systemd's "Failed to start" does not).
 FATAL = re.compile(r"(?i)unable to configure|failed to start daemon|level=(fatal|error)")
 
@@ -50,24 +53,17 @@ def last_words(journal: str) -> str:
 
 
 def restore(rollback: Rollback) -> None:
-    """Put the previous daemon.json back atomically (a copy beside it, renamed over it), owner and mode included; or
-    remove the file when there was none before."""
+    """Put the previous daemon.json back, or remove the file when there was none before. Through _safe_file: a backup
+    that is a link, or in a directory another user controls, is refused, and the write is atomic and synced, with the
+    backup's owner and mode."""
     if rollback.backup_file is None:
         if os.path.lexists(rollback.path):
             os.unlink(rollback.path)
         return
-    directory = os.path.dirname(rollback.path) or "."
-    fd, temporary = tempfile.mkstemp(prefix=".daemon.json.restore.", dir=directory)
-    os.close(fd)
-    try:
-        shutil.copy2(rollback.backup_file, temporary)
-        status = os.stat(rollback.backup_file)
-        os.chown(temporary, status.st_uid, status.st_gid)
-        os.replace(temporary, rollback.path)
-    except BaseException:
-        if os.path.lexists(temporary):
-            os.unlink(temporary)
-        raise
+    backup = read_file(rollback.backup_file, MAX_BACKUP_BYTES)
+    if not backup.exists:
+        raise FileNotFoundError(f"the backup {rollback.backup_file} is gone")
+    write_file(rollback.path, backup.content, backup.mode, backup.uid, backup.gid)
 
 
 class Dockerd:
@@ -88,7 +84,7 @@ class Dockerd:
     def answers_within(self, timeout: float, poll: float) -> tuple[bool, float]:
         start = self.clock()
         while True:
-            if self.run([self.docker, "version", "--format", "{{.Server.Version}}"])[0] == 0:
+            if self.run([self.docker, "--host", SOCKET, "version", "--format", "{{.Server.Version}}"])[0] == 0:
                 return True, self.clock() - start
             if self.clock() - start >= timeout:
                 return False, self.clock() - start
@@ -112,10 +108,18 @@ def restart_dockerd(dockerd: Dockerd, rollback: Optional[Rollback], timeout: flo
     if answered:
         return RestartOutcome(True, waited, f"dockerd restarted and answered after {waited:.1f} s")
     words = last_words(dockerd.journal())
+    restore_error = None
     if rollback is not None:
-        restore(rollback)
+        try:
+            restore(rollback)
+        except (OSError, BuildhostError) as exc:  # dockerd is started again all the same
+            restore_error = exc
     dockerd.restart()
     back, _waited = dockerd.answers_within(timeout, poll)
+    if restore_error is not None:
+        state = "it answers after a second start" if back else "it does not answer after a second start either"
+        raise DockerdDidNotComeBack(f"dockerd did not start with the new {rollback.path}, and restoring the previous"
+                                    f" file failed ({restore_error}); {state}. The daemon said: {words}")
     if rollback is not None:
         what = (f"dockerd did not start with the new {rollback.path}, so the previous file was restored"
                 if rollback.backup_file is not None else

@@ -84,7 +84,7 @@ def check_writable_string(where: str, text: str) -> None:
     found = _SURROGATE.search(text)
     if found:
         raise JsonMergeError(f"{where} holds a lone UTF-16 surrogate (\\u{ord(found.group()):04x}), which cannot be"
-                            " written as UTF-8; fix that string")
+                             " written as UTF-8; fix that string")
 
 
 def parse_json_object(path: str, content: bytes) -> dict[str, Any]:

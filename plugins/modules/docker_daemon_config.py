@@ -15,8 +15,9 @@ description:
     and mode. A new file is C(0644), owned by root.
   - Before anything is written, the candidate file is checked with C(dockerd --validate) where the installed
     dockerd supports it (Docker 23.0 and newer). A candidate that dockerd rejects fails the task.
-  - The module does not restart dockerd; RV(restart_required) tells the caller to (the P(multiarch.buildhost.docker#role) role
-    restarts it and rolls back when it does not come back).
+  - The module does not restart dockerd; RV(restart_required) tells the caller to (the P(multiarch.buildhost.docker#role)
+    role notifies the P(multiarch.buildhost.multiarch#role) role's handler, which restarts it with
+    M(multiarch.buildhost.dockerd_restart) and rolls back when it does not come back).
 author: Multiarch Buildhost Team (@multiarch-buildhost)
 extends_documentation_fragment:
   - multiarch.buildhost.attributes

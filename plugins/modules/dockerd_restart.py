@@ -83,7 +83,8 @@ def main() -> None:
         supports_check_mode=True,
     )
     p = module.params
-    rollback = Rollback(p["rollback"]["path"], p["rollback"]["backup_file"]) if p["rollback"] else None
+    # An empty backup_file (what default(none) renders on older ansible-core) means none, as null does.
+    rollback = Rollback(p["rollback"]["path"], p["rollback"]["backup_file"] or None) if p["rollback"] else None
     dockerd = Dockerd(module.run_command, module.get_bin_path("docker") or "docker")
     try:
         outcome = restart_dockerd(dockerd, rollback, p["timeout"], check_mode=module.check_mode)
