@@ -100,3 +100,21 @@ def test_each_domain_daemon_has_its_own_ca_bridge_container_and_state(rendered):
     assert container["volumes"][1].startswith("{{ buildkit_daemon.tls_dir }}/server:")
     certificates = [task for task in DAEMON if task["name"].startswith("Issue the")]
     assert {task["vars"]["buildkit_cert_ca_dir"] for task in certificates} == {"{{ buildkit_daemon.ca_dir }}"}
+
+
+def test_the_fleets_daemons_get_the_shared_mirror_under_their_own_registry_settings():
+    # Issue 28: multiarch_registry_mirrors reaches the fleet's buildkitd.toml; buildkit_registries wins where both speak.
+    task = next(task for task in DAEMON if task["name"].startswith("Write BuildKit's configuration"))
+    expression = task["multiarch.buildhost.buildkitd_config"]["registries"]
+    mirrors = ["http://10.0.0.9:5000"]
+    jobs = [[expression, {"multiarch_registry_mirrors": [], "buildkit_registries": {}}],
+            [expression, {"multiarch_registry_mirrors": mirrors, "buildkit_registries": {}}],
+            [expression, {"multiarch_registry_mirrors": mirrors,
+                          "buildkit_registries": {"docker.io": {"mirrors": ["own.lan"]}, "own.lan": {"ca": ["/ca.pem"]}}}]]
+    done = subprocess.run([sys.executable, "-c", RENDER, str(REPO / ".collection")], input=json.dumps(jobs),
+                          capture_output=True, text=True, check=True, cwd=REPO)
+    none, shared, own = json.loads(done.stdout)
+    assert none == {"value": {}}
+    assert shared == {"value": {"docker.io": {"mirrors": ["10.0.0.9:5000"]}, "10.0.0.9:5000": {"http": True}}}
+    assert own == {"value": {"docker.io": {"mirrors": ["own.lan"]}, "10.0.0.9:5000": {"http": True},
+                             "own.lan": {"ca": ["/ca.pem"]}}}
