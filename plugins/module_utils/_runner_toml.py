@@ -263,7 +263,9 @@ def apply_settings(document, runners: list, settings: dict, per_runner: dict | N
         if absent_targets and "docker" in runner:
             touched |= _remove_entries(runner["docker"], "volumes",
                                        lambda volume: volume not in ensured and volume_target(volume) in absent_targets)
-        touched |= _apply_environment(runner, own.get("environment") or [])
+        # The shared job variables first (the proxy, from the role), then the runner's own: the last of a name wins.
+        shared_environment = (settings.get("environment") or []) if id(runner) in selected else []
+        touched |= _apply_environment(runner, shared_environment + (own.get("environment") or []))
         if id(runner) in selected:
             touched |= _apply_docker(runner, _docker_settings(settings, own.get("docker")), ensured_volumes)
         else:
@@ -471,6 +473,8 @@ def plan_runner_update(path: str, before: FileState, settings: dict) -> Plan[Run
     per_runner = check_runner_settings(settings.get("runner_settings"))
     if settings.get("docker"):
         settings = dict(settings, docker=check_docker_settings("docker", settings["docker"]))
+    if settings.get("environment"):
+        settings = dict(settings, environment=check_environment("environment", settings["environment"]))
     absent = _unique(str(name) for name in settings.get("absent_runners") or [])
     removed = remove_runners(document, absent)
     _check_names(path, document, settings, absent, per_runner, tokens)

@@ -66,6 +66,17 @@ options:
     description: Other C([runners.docker]) keys to set, for example V(tls_verify) or V(shm_size).
     type: dict
     default: {}
+  environment:
+    description:
+      - Job variables (C(NAME=value)) every selected runner's C(environment) must hold, before each runner's own from
+        O(runner_settings) (which wins for a name both give). An entry of the same name is replaced where it stands;
+        other entries are kept.
+      - The C(multiarch.buildhost.gitlab_runner) role gives every runner's jobs the host's proxy here
+        (C(multiarch_proxy)). Values are not logged; a password in a URL is masked in the result and the diff.
+    type: list
+    elements: str
+    default: []
+    version_added: 0.3.0
   runner_settings:
     description:
       - Settings of single runners, by runner name, applied over O(docker) and the privilege options.
@@ -207,6 +218,7 @@ def main() -> None:
             allowed_privileged_services=dict(type="list", elements="str"),
             volumes=dict(type="list", elements="str", default=["/certs/client"]),
             docker=dict(type="dict", default={}),
+            environment=dict(type="list", elements="str", default=[], no_log=True),
             runner_settings=dict(type="dict", default={}),
             runner_tokens=dict(type="dict", default={}, no_log=True),
             absent_runners=dict(type="list", elements="str", default=[]),

@@ -383,3 +383,21 @@ def test_a_token_or_password_in_a_runner_url_is_masked_in_the_summary():
     assert [s.url for s in summaries] == ["https://********@gitlab.example.com/", "https://********@gitlab.example.com",
                                           "https://gitlab.example.com"]
     assert [s.name for s in summaries] == ["token-url", "password-url", "plain-url"]
+
+
+def test_shared_job_variables_reach_every_selected_runner_before_its_own_and_their_passwords_are_masked():
+    proxy = ["HTTP_PROXY=http://ci:pr0xy-Pa55@10.0.0.9:3128", "NO_PROXY=localhost"]
+    wanted = {"environment": proxy, "runner_settings": {"multiarch-docker": {"environment": ["NO_PROXY=localhost,b-01"]}}}
+    once = plan(fixture(), **wanted)
+    again = plan(once.content, **wanted)
+    after = runners(once.content)
+    selected = [name for name, runner in after.items() if "HTTP_PROXY=http://ci:pr0xy-Pa55@10.0.0.9:3128" in runner.get("environment", [])]
+    assert "multiarch-docker" in selected and len(selected) >= 2, after
+    # The runner's own entry of a name wins over the shared one.
+    assert "NO_PROXY=localhost,b-01" in after["multiarch-docker"]["environment"]
+    assert "NO_PROXY=localhost" not in after["multiarch-docker"]["environment"]
+    assert once.changed and not again.changed and again.content == once.content
+    # The password in the URL is one of the values every output of the module masks.
+    assert any("pr0xy-Pa55" in secret for secret in once.details.secrets)
+    with pytest.raises(RunnerConfigError, match="not NAME=value"):
+        plan(fixture(), environment=["not a variable"])
