@@ -101,6 +101,16 @@ def service_enabled(module: Any) -> bool | None:
     return None
 
 
+def service_drop_ins(module: Any) -> list[str] | None:
+    """The drop-in files systemd applies to docker.service, so a role can take its own back without a look of its own;
+    None without systemd."""
+    systemctl = module.get_bin_path("systemctl")
+    if systemctl is None:
+        return None
+    rc, out, _err = module.run_command([systemctl, "show", "docker.service", "--property", "DropInPaths", "--value"])
+    return out.split() if rc == 0 else None
+
+
 def docker_group_members(name: str = "docker") -> list[str] | None:
     """The users listed in the group that may use the daemon's socket, or None when there is no such group. Read here,
     with the engine, so a re-run need not look the group up, nor run the user module for users already in it."""
@@ -116,7 +126,7 @@ def engine_info(cli: DockerCli, min_version: str) -> dict[str, Any]:
         "experimental": None, "buildx_version": None, "containerd_snapshotter": None, "meets_min_version": False, "supports_containerd_snapshotter": False,
         "data_root": None, "data_root_size_bytes": None, "engine_package": None,
         "min_version": min_version, "source": None, "error": None, "service_enabled": None,
-        "docker_group_members": docker_group_members(),
+        "service_drop_ins": None, "docker_group_members": docker_group_members(),
     }
     if cli.binary is None and cli.module.get_bin_path("dockerd") is None:
         result["error"] = "neither the docker CLI nor dockerd is installed"
@@ -124,6 +134,7 @@ def engine_info(cli: DockerCli, min_version: str) -> dict[str, Any]:
     result["installed"] = True
     result["engine_package"] = engine_package(cli.module)
     result["service_enabled"] = service_enabled(cli.module)
+    result["service_drop_ins"] = service_drop_ins(cli.module)
     if cli.binary is not None:
         rc, out, _err = cli.run(["version", "--format", "{{.Client.Version}}"])
         result["client_version"] = out.strip() or None

@@ -115,6 +115,15 @@ service_enabled:
       Docker is not installed, or when systemd cannot say.
   returned: always
   type: bool
+service_drop_ins:
+  description:
+    - The drop-in files systemd applies to C(docker.service) (C(DropInPaths)), such as the proxy drop-in of the
+      C(multiarch.buildhost.docker) role. V(null) without systemd or when Docker is not installed.
+  returned: always
+  type: list
+  elements: str
+  sample: [/etc/systemd/system/docker.service.d/multiarch-proxy.conf]
+  version_added: 0.3.0
 docker_group_members:
   description:
     - The users listed as members of the C(docker) group, whose members may use the daemon's socket (a user whose

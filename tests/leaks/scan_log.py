@@ -88,8 +88,12 @@ LOGIN_PROOF = (r"TASK \[multiarch\.buildhost\.build : Log in to the registry",
 
 SCENARIOS = {
     "build": Scenario(
-        secrets=(Secret("s3cret-Pa55", "molecule/build/molecule.yml", username="ci"),),
-        proof=LOGIN_PROOF),
+        secrets=(Secret("s3cret-Pa55", "molecule/build/molecule.yml", username="ci"),
+                 # The proxy's password: in the proxy URL of every place multiarch_proxy reaches, and base64 of
+                 # "user:password" as Proxy-Authorization sends it.
+                 Secret("proxy-Pa55-leakcheck", "molecule/build/molecule.yml", username="mbh")),
+        proof=LOGIN_PROOF + (r"TASK \[multiarch\.buildhost\.docker : Write the proxy settings, for root only",
+                             r"TASK \[multiarch\.buildhost\.docker : Enable the experimental CLI for the build user")),
     "config": Scenario(
         secrets=(Secret("cfg-Pa55-leakcheck", "molecule/config/prepare.yml", username="robot"),
                  Secret("c2VjcmV0", "molecule/config/verify.yml")),
@@ -103,7 +107,9 @@ SCENARIOS = {
                  Secret("glrt-t1_ROTATEDdockerRunnerToken", "molecule/gitlab_runner/molecule.yml"),
                  Secret("glrt-t4_SECRETretiredRunnerToken", LIFECYCLE_FIXTURE),
                  # Registered for real in the scenario: it reached the log through the environment keyword before.
-                 Secret("glrt-unprivilegedBuildkitToken", "molecule/gitlab_runner/molecule.yml")),
+                 Secret("glrt-unprivilegedBuildkitToken", "molecule/gitlab_runner/molecule.yml"),
+                 # The proxy's password, in every docker runner's job environment (multiarch_proxy).
+                 Secret("runner-proxy-Pa55", "molecule/gitlab_runner/molecule.yml", username="mbh")),
         proof=RUNNER_PROOF + (r"TASK \[multiarch\.buildhost\.gitlab_runner : Register each missing runner",)),
     "buildkit": Scenario(
         secrets=(Secret("buildkit-scenario-pass", "molecule/buildkit/molecule.yml", username="ci"),),
