@@ -3,10 +3,15 @@ beside the SHA-256 of each runner's token: the verifier compares the whole docum
 """
 import hashlib
 import json
+import re
 import sys
 import tomllib
 
 SECRET_MARKERS = ("token", "secret", "password", "accesskey", "privatekey", "accountkey")
+
+
+# A URL's user and password (a proxy's, in a job's HTTP_PROXY=...), wherever it stands in a string.
+URL_USERINFO = re.compile(r"://[^/@\s]*@")
 
 
 def masked(node):
@@ -15,6 +20,8 @@ def masked(node):
                 for key, value in node.items()}
     if isinstance(node, list):
         return [masked(item) for item in node]
+    if isinstance(node, str):
+        return URL_USERINFO.sub("://********@", node)
     return node.isoformat() if hasattr(node, "isoformat") else node
 
 
