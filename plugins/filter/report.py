@@ -1,10 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright: multiarch.buildhost contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters that write the fleet report (docs: markdown_cell.yml)."""
+"""Filters that write the fleet report (docs: markdown_cell.yml, report_warnings.yml)."""
 from __future__ import annotations
 
 import unicodedata
+from datetime import datetime, timezone
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
@@ -46,6 +47,85 @@ def markdown_cell(value: Any) -> str:
     return "".join(_escaped(char) for char in str(value))
 
 
+GIB = 1024 ** 3
+# The thresholds report.yml passes (report_warn_*), with the same defaults: a server certificate is re-issued 30 days
+# before its end and a client certificate 3 days before (buildkit role), so fewer days left than these means the
+# renewal has not run; a data root this full fails builds soon.
+DEFAULT_THRESHOLDS = {"server_certificate_days": 14, "client_certificate_days": 2, "free_bytes": 5 * GIB,
+                      "free_fraction": 0.1, "free_inodes": 100000}
+
+
+def _not_after(value: str) -> datetime:
+    """A certificate's end as community.crypto.x509_certificate_info gives it (ASN.1 20261231235959Z) or in ISO 8601."""
+    for form in ("%Y%m%d%H%M%SZ", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%SZ"):
+        try:
+            moment = datetime.strptime(value, form)
+        except (TypeError, ValueError):
+            continue
+        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    raise AnsibleFilterError(f"report_warnings: {value!r} is not a certificate's end time")
+
+
+def _certificate_warnings(certificates: list, now: datetime, thresholds: dict) -> list[str]:
+    warnings = []
+    for certificate in certificates:
+        kind = certificate.get("kind", "server")
+        end = _not_after(certificate["not_after"])
+        days = (end - now).total_seconds() / 86400
+        limit = thresholds[f"{kind}_certificate_days"]
+        if days < 0:
+            warnings.append(f"the {kind} certificate {certificate['path']} expired on {end:%Y-%m-%d}: run setup-builders.yml")
+        elif days < limit:
+            warnings.append(f"the {kind} certificate {certificate['path']} ends in {int(days)} days ({end:%Y-%m-%d}),"
+                            f" under {limit}: setup-builders.yml has not renewed it")
+    return warnings
+
+
+def _builder_warnings(builders: list, plan: dict | None) -> list[str]:
+    """Nodes that do not answer, and (fleet mode) planned nodes a builder runs without, whose platforms it then builds
+    under QEMU."""
+    warnings = []
+    for user in builders:
+        for builder in user.get("builders") or []:
+            where = f"{user['user']}'s builder {builder['name']}"
+            for node in builder.get("nodes") or []:
+                if node.get("status") != "running":
+                    platforms = ", ".join(node.get("platforms") or []) or "its platforms"
+                    warnings.append(f"{where}: node {node['name']} ({node.get('endpoint')}) does not answer"
+                                    f" ({node.get('status') or 'no status'}); {platforms} cannot build there")
+            if plan and builder["name"] == plan.get("builder"):
+                present = {node.get("name") for node in builder.get("nodes") or []}
+                for node in plan.get("remote") or []:
+                    if node["name"] not in present:
+                        warnings.append(f"{where} runs without the fleet's node {node['name']}: {', '.join(node['platforms'])}"
+                                        " are built under QEMU until it answers and setup-builders.yml runs")
+    return warnings
+
+
+def _disk_warnings(engine: dict, thresholds: dict) -> list[str]:
+    size, free, inodes = engine.get("data_root_size_bytes"), engine.get("data_root_free_bytes"), engine.get("data_root_free_inodes")
+    warnings = []
+    if size and free is not None and (free < thresholds["free_bytes"] or free < size * thresholds["free_fraction"]):
+        warnings.append(f"Docker's data root {engine.get('data_root')} has {free / GIB:.1f} GiB free of {size / GIB:.1f} GiB,"
+                        f" under {thresholds['free_bytes'] / GIB:.1f} GiB or {thresholds['free_fraction']:.0%}: builds fail"
+                        " when it is full (docker builder prune, or a lower multiarch_gc_keep_storage)")
+    if inodes is not None and inodes < thresholds["free_inodes"]:
+        warnings.append(f"Docker's data root {engine.get('data_root')} has {inodes} inodes free, under"
+                        f" {thresholds['free_inodes']}: a cache of many small files fills it before its bytes")
+    return warnings
+
+
+def report_warnings(readings: dict[str, Any], thresholds: dict[str, Any] | None = None) -> list[str]:
+    """What stands against a host's builds, one sentence each: certificates near their end or past it, nodes that do
+    not answer, fleet nodes a builder runs without (their platforms fall back to QEMU), and a data root near full.
+    READINGS holds the host's certificates, builders, fleet plan, engine and the time ``now`` (ISO 8601)."""
+    limits = dict(DEFAULT_THRESHOLDS, **{k: v for k, v in (thresholds or {}).items() if v is not None})
+    now = _not_after(readings["now"]) if readings.get("now") else datetime.now(timezone.utc)
+    return (_certificate_warnings(readings.get("certificates") or [], now, limits)
+            + _builder_warnings(readings.get("builders") or [], readings.get("fleet_plan"))
+            + _disk_warnings(readings.get("engine") or {}, limits))
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"markdown_cell": markdown_cell}
+        return {"markdown_cell": markdown_cell, "report_warnings": report_warnings}

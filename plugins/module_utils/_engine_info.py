@@ -21,15 +21,19 @@ def uses_containerd_image_store(info: dict[str, Any]) -> bool:
     return any(pair[:2] == ["driver-type", CONTAINERD_SNAPSHOTTER] for pair in info.get("DriverStatus") or [])
 
 
-def data_root_size(data_root: str | None) -> int | None:
-    """The size in bytes of the filesystem that holds Docker's data (and so BuildKit's cache), when it is local."""
+def data_root_space(data_root: str | None) -> dict[str, int | None]:
+    """The size, the bytes free to unprivileged writers and the free inodes of the filesystem that holds Docker's data
+    (and so BuildKit's cache), when it is local; None each otherwise."""
+    space: dict[str, int | None] = {"data_root_size_bytes": None, "data_root_free_bytes": None, "data_root_free_inodes": None}
     if not data_root:
-        return None
+        return space
     try:
         fs = os.statvfs(data_root)
     except OSError:
-        return None  # a remote daemon (DOCKER_HOST=tcp://...) keeps its data elsewhere
-    return fs.f_blocks * fs.f_frsize
+        return space  # a remote daemon (DOCKER_HOST=tcp://...) keeps its data elsewhere
+    # f_files is 0 where the filesystem has no fixed inode count (btrfs): no inode figure then.
+    return {"data_root_size_bytes": fs.f_blocks * fs.f_frsize, "data_root_free_bytes": fs.f_bavail * fs.f_frsize,
+            "data_root_free_inodes": fs.f_favail if fs.f_files else None}
 
 
 def engine_package(module: Any) -> dict[str, str] | None:
@@ -124,7 +128,8 @@ def engine_info(cli: DockerCli, min_version: str) -> dict[str, Any]:
     result: dict[str, Any] = {
         "installed": False, "running": False, "client_version": None, "server_version": None, "api_version": None,
         "experimental": None, "buildx_version": None, "containerd_snapshotter": None, "meets_min_version": False, "supports_containerd_snapshotter": False,
-        "data_root": None, "data_root_size_bytes": None, "engine_package": None,
+        "data_root": None, "data_root_size_bytes": None, "data_root_free_bytes": None, "data_root_free_inodes": None,
+        "engine_package": None,
         "min_version": min_version, "source": None, "error": None, "service_enabled": None,
         "service_drop_ins": None, "docker_group_members": docker_group_members(),
     }
@@ -161,7 +166,7 @@ def engine_info(cli: DockerCli, min_version: str) -> dict[str, Any]:
             experimental=bool(version.get("Experimental")),
             containerd_snapshotter=uses_containerd_image_store(info),
             data_root=info.get("DockerRootDir"),
-            data_root_size_bytes=data_root_size(info.get("DockerRootDir")),
+            **data_root_space(info.get("DockerRootDir")),
         )
     else:
         # A stopped daemon still has a version: the installed dockerd's, which decides whether to upgrade.

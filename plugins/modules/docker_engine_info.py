@@ -109,6 +109,20 @@ data_root_size_bytes:
     - V(null) when the daemon is not running or its data directory is not on this host.
   returned: always
   type: int
+data_root_free_bytes:
+  description:
+    - The bytes free for new data (what an unprivileged writer may still use) on the filesystem that holds RV(data_root);
+      the fleet report warns below a threshold. V(null) when RV(data_root_size_bytes) is.
+  returned: always
+  type: int
+  version_added: 0.3.0
+data_root_free_inodes:
+  description:
+    - The free inodes of that filesystem, which a cache of many small files runs out of before its bytes. V(null) when
+      RV(data_root_size_bytes) is, or where the filesystem has no fixed inode count (btrfs).
+  returned: always
+  type: int
+  version_added: 0.3.0
 service_enabled:
   description:
     - Whether systemd starts C(docker.service) at boot (C(systemctl is-enabled)). V(null) without systemd, when

@@ -9,7 +9,7 @@ import jinja2
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.multiarch.buildhost.plugins.filter.report import markdown_cell
+from ansible_collections.multiarch.buildhost.plugins.filter.report import markdown_cell, report_warnings
 
 TEMPLATES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "playbooks", "templates")
 # A cell ends at a `|` that no backslash escapes.
@@ -96,3 +96,79 @@ def test_the_report_of_ordinary_values_reads_as_before():
     assert table_rows(report) == ["| build-01 | 27.3.1 | docker-ce 27.3.1 | containerd | linux/arm64 | 8.2.2 |"
                                   " alice: default*, docker-container, 1, 1.2GB | dind (True) |"]
     assert report.endswith("Written 2026-12-07 12:00 UTC by playbooks/report.yml.")
+
+
+# ---------------------------------------------------------------- warnings
+
+NOW = "2026-12-07T12:00:00Z"
+GIB = 1024 ** 3
+HEALTHY_ENGINE = {"data_root": "/var/lib/docker", "data_root_size_bytes": 100 * GIB, "data_root_free_bytes": 60 * GIB,
+                  "data_root_free_inodes": 5000000}
+
+
+def fleet_builder(*nodes):
+    return [{"user": "builder", "builders": [{"name": "multiarch", "driver": "remote", "nodes": list(nodes)}]}]
+
+
+def node(name, status="running", platforms=("linux/amd64",)):
+    return {"name": name, "endpoint": f"tcp://{name}:1234", "status": status, "platforms": list(platforms)}
+
+
+def test_a_healthy_host_has_no_warning():
+    readings = {"now": NOW, "engine": HEALTHY_ENGINE,
+                "certificates": [{"path": "/etc/mbh/server/cert.pem", "kind": "server", "not_after": "20270301000000Z"},
+                                 {"path": "/etc/mbh/client/cert.pem", "kind": "client", "not_after": "20261212000000Z"}],
+                "builders": fleet_builder(node("multiarch0"), node("arm-01", platforms=["linux/arm64"])),
+                "fleet_plan": {"builder": "multiarch", "remote": [{"name": "arm-01", "platforms": ["linux/arm64"]}]}}
+    assert report_warnings(readings) == []
+
+
+def test_certificates_near_their_end_or_past_it_are_warned_with_the_days_left():
+    readings = {"now": NOW, "certificates": [
+        {"path": "/s/cert.pem", "kind": "server", "not_after": "20261217120000Z"},   # 10 days, under 14
+        {"path": "/c/cert.pem", "kind": "client", "not_after": "20261208000000Z"},   # 0.5 day, under 2
+        {"path": "/old/cert.pem", "kind": "server", "not_after": "20261201000000Z"},  # expired
+        {"path": "/fine/cert.pem", "kind": "client", "not_after": "20261211000000Z"},  # 3.5 days: fine
+    ]}
+    warnings = report_warnings(readings)
+    assert warnings == [
+        "the server certificate /s/cert.pem ends in 10 days (2026-12-17), under 14: setup-builders.yml has not renewed it",
+        "the client certificate /c/cert.pem ends in 0 days (2026-12-08), under 2: setup-builders.yml has not renewed it",
+        "the server certificate /old/cert.pem expired on 2026-12-01: run setup-builders.yml",
+    ]
+    # The threshold is the caller's: a wider one warns of the fine certificate too.
+    assert len(report_warnings(readings, {"client_certificate_days": 5})) == 4
+
+
+def test_a_node_that_does_not_answer_and_a_planned_node_left_out_are_warned():
+    stopped = fleet_builder(node("multiarch0"), node("riscv-01", status="inactive", platforms=["linux/riscv64"]))
+    plan = {"builder": "multiarch", "remote": [{"name": "riscv-01", "platforms": ["linux/riscv64"]},
+                                              {"name": "arm-01", "platforms": ["linux/arm64", "linux/arm/v7"]}]}
+    warnings = report_warnings({"now": NOW, "builders": stopped, "fleet_plan": plan})
+    assert warnings == [
+        "builder's builder multiarch: node riscv-01 (tcp://riscv-01:1234) does not answer (inactive); linux/riscv64"
+        " cannot build there",
+        "builder's builder multiarch runs without the fleet's node arm-01: linux/arm64, linux/arm/v7 are built under"
+        " QEMU until it answers and setup-builders.yml runs",
+    ]
+    # Another builder of the same user is not held to the fleet's plan.
+    other = [{"user": "builder", "builders": [{"name": "mine", "driver": "docker-container", "nodes": [node("mine0")]}]}]
+    assert report_warnings({"now": NOW, "builders": other, "fleet_plan": plan}) == []
+
+
+def test_a_data_root_near_full_in_bytes_or_inodes_is_warned():
+    low_bytes = dict(HEALTHY_ENGINE, data_root_free_bytes=2 * GIB)
+    low_share = dict(HEALTHY_ENGINE, data_root_size_bytes=1000 * GIB, data_root_free_bytes=60 * GIB)  # 6% < 10%
+    low_inodes = dict(HEALTHY_ENGINE, data_root_free_inodes=1200)
+    assert "2.0 GiB free of 100.0 GiB" in report_warnings({"now": NOW, "engine": low_bytes})[0]
+    assert len(report_warnings({"now": NOW, "engine": low_share})) == 1
+    assert report_warnings({"now": NOW, "engine": low_inodes}) == [
+        "Docker's data root /var/lib/docker has 1200 inodes free, under 100000: a cache of many small files fills it"
+        " before its bytes"]
+    # A remote daemon's data root is not on this host: nothing to say.
+    assert report_warnings({"now": NOW, "engine": {"data_root_size_bytes": None, "data_root_free_bytes": None}}) == []
+
+
+def test_an_unreadable_end_time_is_an_error_not_a_silent_pass():
+    with pytest.raises(AnsibleFilterError, match="not a certificate's end time"):
+        report_warnings({"now": NOW, "certificates": [{"path": "/x", "kind": "server", "not_after": "soon"}]})
