@@ -14,9 +14,11 @@ scan_log = importlib.util.module_from_spec(SPEC)
 sys.modules["scan_log"] = scan_log  # dataclasses look their module up while the class is made
 SPEC.loader.exec_module(scan_log)
 
-# What a clean -vvv run of the build scenario shows: the connection, an invocation, the hidden login.
+# What a clean -vvv run of the build scenario shows: the connection, the proxy's tasks, an invocation, the hidden login.
 CLEAN_BUILD_LOG = """\
 <mbh-build-debian13> ESTABLISH DOCKER CONNECTION FOR USER: root
+TASK [multiarch.buildhost.docker : Write the proxy settings, for root only] *****
+TASK [multiarch.buildhost.docker : Enable the experimental CLI for the build user builder] *****
 TASK [multiarch.buildhost.build : Log in to the registry (the password goes through stdin, never argv) localhost:5000]
 ok: [mbh-build-debian13] => {"censored": "the output has been hidden due to the fact that 'no_log: true' was specified for this result", "changed": false}
 ok: [mbh-build-debian13] => {"changed": false, "invocation": {"module_args": {"path": "/home/builder/.docker/config.json"}}}
@@ -33,7 +35,7 @@ def test_a_clean_log_passes_and_every_secret_form_is_counted():
 def test_every_form_of_every_secret_is_found(secret):
     for kind, form in secret.forms().items():
         found = scan_log.scan("build", CLEAN_BUILD_LOG + f'"diff": {{"after": "x{form}y"}}\n')[0]
-        assert len(found) == 1 and kind in found[0] and "line 5" in found[0]
+        assert len(found) == 1 and kind in found[0] and "line 7" in found[0]
         assert form not in found[0], "the report must not print the secret it found"
 
 
