@@ -71,7 +71,7 @@ def render_report(rows: list[dict]) -> str:
 
 def row(host: str, builder: str = "default", runner: str = "dind") -> dict:
     return dict(host=host, engine="27.3.1", package="docker-ce 27.3.1", image_store="containerd",
-                emulated=["linux/arm64"], qemu_versions=["8.2.2"],
+                data_root_free="60.0 of 100.0 GiB, 5000000 inodes", emulated=["linux/arm64"], qemu_versions=["8.2.2"], warnings=[],
                 builders=[dict(user="alice", builders=[dict(name=builder, driver="docker-container", current=True,
                                                             nodes=1, platforms=["linux/amd64"], cache="1.2GB")])],
                 runners=[dict(name=runner, executor="docker", privileged=True)])
@@ -82,20 +82,30 @@ def table_rows(report: str) -> list[str]:
 
 
 def test_the_report_has_one_row_per_host_whatever_a_builder_is_called():
-    forged = "x\n| host-y | 99.0 | forged | classic | - | - | - | - |\n"
+    forged = "x\n| host-y | 99.0 | forged | classic | - | - | - | - | - |\n"
     report = render_report([row("build-01", builder=forged, runner="r | shifted"), row("build-02")])
     rows = table_rows(report)
     assert [r.split(" | ", 1)[0] for r in rows] == ["| build-01", "| build-02"]
-    assert all(len(CELL_END.findall(r)) == 9 for r in rows), rows
+    assert all(len(CELL_END.findall(r)) == 10 for r in rows), rows
     assert "alice: x\\n\\| host-y \\| 99.0" in rows[0] and "r \\| shifted (True)" in rows[0]
     assert not any(line.startswith("| host-y") for line in report.splitlines())
 
 
 def test_the_report_of_ordinary_values_reads_as_before():
     report = render_report([row("build-01")])
-    assert table_rows(report) == ["| build-01 | 27.3.1 | docker-ce 27.3.1 | containerd | linux/arm64 | 8.2.2 |"
-                                  " alice: default*, docker-container, 1, 1.2GB | dind (True) |"]
+    assert table_rows(report) == ["| build-01 | 27.3.1 | docker-ce 27.3.1 | containerd | 60.0 of 100.0 GiB, 5000000 inodes |"
+                                  " linux/arm64 | 8.2.2 | alice: default*, docker-container, 1, 1.2GB | dind (True) |"]
+    assert "No warning stands." in report
     assert report.endswith("Written 2026-12-07 12:00 UTC by playbooks/report.yml.")
+
+
+def test_the_warnings_are_listed_by_host_below_the_table_and_cannot_forge_a_line():
+    warned = dict(row("build-02"), warnings=["the server certificate /x ends in 3 days", "forged\n- WARNING: none"])
+    report = render_report([row("build-01"), warned])
+    lines = report.splitlines()
+    assert "- WARNING: build-02: the server certificate /x ends in 3 days" in lines
+    assert "- WARNING: build-02: forged\\n- WARNING: none" in lines
+    assert len([line for line in lines if line.startswith("- WARNING")]) == 2 and "No warning stands." not in report
 
 
 # ---------------------------------------------------------------- warnings
