@@ -3,7 +3,7 @@
 
     bench/bench.py                 every figure (about 20 minutes on 2 cores)
     bench/bench.py --only ssh      one group: ssh, controller, provisioning, scale, baseline, cache, emulation, drivers,
-                                   fleet
+                                   fleet, ready
     bench/bench.py --smoke         one SSH host's first run and re-run, then one quick pass of the cache figure,
                                    as `make test` runs it
     bench/bench.py --baseline REF  one SSH host's idempotent re-run, REF (a git worktree) against the working tree,
@@ -671,6 +671,17 @@ def figure_emulation(repeats):
 BUILDKIT_IMAGE = "moby/buildkit:v0.13.2"  # the lab's build (tests/lab/buildkit.sh); test hosts cannot pull it
 
 
+def host_registry(host):
+    """The lab's BuildKit image in HOST's engine (hosts cannot pull it), and a registry on the host's 127.0.0.1:5000."""
+    subprocess.run(f"docker save {BUILDKIT_IMAGE} | docker exec -i {host} docker load", shell=True, check=True,
+                   capture_output=True)
+    run(["docker", "exec", host, "apt-get", "install", "-y", "-q", "docker-registry"])
+    run(["docker", "exec", host, "bash", "-c",
+         "systemctl stop docker-registry; printf 'version: 0.1\nstorage:\n  filesystem: {rootdirectory: /var/lib/bench-registry}"
+         "\nhttp: {addr: \"127.0.0.1:5000\"}\n' > /etc/docker/registry/bench.yml && "
+         "systemd-run --unit bench-registry docker-registry serve /etc/docker/registry/bench.yml && sleep 1"])
+
+
 def figure_drivers(repeats):
     """The example app (with the dependency step) built on one Debian 13 host by the docker driver and by a
     docker-container builder, cold (the builder's cache pruned) and cached (the same build again), pushed each time."""
@@ -678,13 +689,7 @@ def figure_drivers(repeats):
     host = names[0]
     try:
         setup_builders(names)
-        subprocess.run(f"docker save {BUILDKIT_IMAGE} | docker exec -i {host} docker load", shell=True, check=True,
-                       capture_output=True)
-        run(["docker", "exec", host, "apt-get", "install", "-y", "-q", "docker-registry"])
-        run(["docker", "exec", host, "bash", "-c",
-             "systemctl stop docker-registry; printf 'version: 0.1\nstorage:\n  filesystem: {rootdirectory: /var/lib/bench-registry}"
-             "\nhttp: {addr: \"127.0.0.1:5000\"}\n' > /etc/docker/registry/bench.yml && "
-             "systemd-run --unit bench-registry docker-registry serve /etc/docker/registry/bench.yml"])
+        host_registry(host)
         context = app_copy()
         run(["docker", "cp", f"{context}/.", f"{host}:/srv/bench-app"])
         shutil.rmtree(context)
@@ -706,6 +711,49 @@ def figure_drivers(repeats):
             report(f"drivers ({driver}): cold / cached", times[driver][0] / times[driver][1], "x")
         report("drivers: docker-container / docker, cold", times["docker-container"][0] / times["docker"][0], "x")
         report("drivers: docker-container / docker, cached", times["docker-container"][1] / times["docker"][1], "x")
+    finally:
+        remove_hosts(names)
+
+
+READY_RUNS = 10
+
+
+def figure_ready(repeats):
+    """Issue 28: how long after setup-builders.yml a build can start on a docker-container builder. On one Debian 13
+    host that setup-builders.yml prepared, each run removes the builder, its container and the BuildKit image, then
+    times `buildx create --bootstrap` (the image pulled from a registry in the host, as a site mirror serves it) and
+    the first build after it, and the same first build on a builder created without bootstrap (BuildKit then starts
+    inside the build). Median and p95 over at least READY_RUNS runs."""
+    names = start_hosts(1)
+    host = names[0]
+    image = f"127.0.0.1:5000/{BUILDKIT_IMAGE}"
+    try:
+        setup_builders(names)
+        host_registry(host)
+        run(["docker", "exec", host, "docker", "tag", BUILDKIT_IMAGE, image])
+        run(["docker", "exec", host, "docker", "push", image])
+        run(["docker", "exec", host, "bash", "-c", "mkdir -p /srv/ready && cp /etc/hostname /srv/ready/ && "
+             "printf 'FROM scratch\nCOPY hostname /\n' > /srv/ready/Dockerfile"])
+        create = ["docker", "exec", host, "docker", "buildx", "create", "--name", "ready", "--driver", "docker-container",
+                  "--driver-opt", f"image={image}", "--driver-opt", "network=host"]
+        first_build = ["docker", "exec", host, "docker", "buildx", "build", "--builder", "ready", "--progress", "plain",
+                       "/srv/ready"]
+        clean = ["docker", "exec", host, "bash", "-c",
+                 f"docker buildx rm -f ready >/dev/null 2>&1; docker image rm -f {image} {BUILDKIT_IMAGE} >/dev/null 2>&1; true"]
+        bootstraps, builds, lazy = [], [], []
+        for _ in range(max(READY_RUNS, repeats)):
+            run(clean)
+            bootstraps.append(timed(create + ["--bootstrap"])[0])
+            builds.append(timed(first_build)[0])
+            run(clean)
+            run(create)
+            lazy.append(timed(first_build)[0])
+        for label, values in (("bootstrap (create, pull, start)", bootstraps), ("first build after it", builds),
+                              ("first build, no bootstrap", lazy)):
+            report(f"ready: {label}, median (s)", median(values))
+            report(f"ready: {label}, p95 (s)", statistics.quantiles(values, n=20)[-1])
+        report("ready: setup + first build / first build without bootstrap",
+               (median(bootstraps) + median(builds)) / median(lazy), "x")
     finally:
         remove_hosts(names)
 
@@ -831,7 +879,8 @@ def figure_baseline_compare(ref, repeats):
 
 
 FIGURES = {"ssh": figure_ssh, "controller": figure_controller, "provisioning": figure_provisioning, "scale": figure_scale, "baseline": figure_baseline,
-           "cache": figure_cache, "emulation": figure_emulation, "drivers": figure_drivers, "fleet": figure_fleet}
+           "cache": figure_cache, "emulation": figure_emulation, "drivers": figure_drivers, "fleet": figure_fleet,
+           "ready": figure_ready}
 
 
 def main():

@@ -152,8 +152,10 @@ def test_certificates_near_their_end_or_past_it_are_warned_with_the_days_left():
 
 def test_a_node_that_does_not_answer_and_a_planned_node_left_out_are_warned():
     stopped = fleet_builder(node("multiarch0"), node("riscv-01", status="inactive", platforms=["linux/riscv64"]))
-    plan = {"builder": "multiarch", "remote": [{"name": "riscv-01", "platforms": ["linux/riscv64"]},
-                                              {"name": "arm-01", "platforms": ["linux/arm64", "linux/arm/v7"]}]}
+    plan = {"builder": "multiarch", "remote": [
+        {"name": "riscv-01", "platforms": ["linux/riscv64"]},
+        {"name": "arm-01", "platforms": ["linux/arm64", "linux/arm/v7"]},
+    ]}
     warnings = report_warnings({"now": NOW, "builders": stopped, "fleet_plan": plan})
     assert warnings == [
         "builder's builder multiarch: node riscv-01 (tcp://riscv-01:1234) does not answer (inactive); linux/riscv64"
