@@ -55,22 +55,24 @@ DEFAULT_THRESHOLDS = {"server_certificate_days": 14, "client_certificate_days": 
                       "free_fraction": 0.1, "free_inodes": 100000}
 
 
-def _not_after(value: str) -> datetime:
-    """A certificate's end as community.crypto.x509_certificate_info gives it (ASN.1 20261231235959Z) or in ISO 8601."""
-    for form in ("%Y%m%d%H%M%SZ", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%SZ"):
+def _moment(value: str) -> datetime:
+    """A time as community.crypto.x509_certificate_info gives a certificate's end (ASN.1 20261231235959Z), or in ISO 8601
+    (Ansible's now(utc=true).isoformat() has no zone: UTC is meant)."""
+    try:
+        moment = datetime.strptime(value, "%Y%m%d%H%M%SZ")
+    except (TypeError, ValueError):
         try:
-            moment = datetime.strptime(value, form)
+            moment = datetime.fromisoformat(value)
         except (TypeError, ValueError):
-            continue
-        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-    raise AnsibleFilterError(f"report_warnings: {value!r} is not a certificate's end time")
+            raise AnsibleFilterError(f"report_warnings: {value!r} is not a time (a certificate's end, or now)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _certificate_warnings(certificates: list, now: datetime, thresholds: dict) -> list[str]:
     warnings = []
     for certificate in certificates:
         kind = certificate.get("kind", "server")
-        end = _not_after(certificate["not_after"])
+        end = _moment(certificate["not_after"])
         days = (end - now).total_seconds() / 86400
         limit = thresholds[f"{kind}_certificate_days"]
         if days < 0:
@@ -120,7 +122,7 @@ def report_warnings(readings: dict[str, Any], thresholds: dict[str, Any] | None 
     not answer, fleet nodes a builder runs without (their platforms fall back to QEMU), and a data root near full.
     READINGS holds the host's certificates, builders, fleet plan, engine and the time ``now`` (ISO 8601)."""
     limits = dict(DEFAULT_THRESHOLDS, **{k: v for k, v in (thresholds or {}).items() if v is not None})
-    now = _not_after(readings["now"]) if readings.get("now") else datetime.now(timezone.utc)
+    now = _moment(readings["now"]) if readings.get("now") else datetime.now(timezone.utc)
     return (_certificate_warnings(readings.get("certificates") or [], now, limits)
             + _builder_warnings(readings.get("builders") or [], readings.get("fleet_plan"))
             + _disk_warnings(readings.get("engine") or {}, limits))

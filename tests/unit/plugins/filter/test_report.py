@@ -181,6 +181,13 @@ def test_a_data_root_near_full_in_bytes_or_inodes_is_warned():
     assert report_warnings({"now": NOW, "engine": {"data_root_size_bytes": None, "data_root_free_bytes": None}}) == []
 
 
+def test_now_as_ansible_writes_it_counts_as_utc():
+    # now(utc=true).isoformat(): microseconds, no zone.
+    readings = {"now": "2026-12-07T16:31:33.248500",
+                "certificates": [{"path": "/s/cert.pem", "kind": "server", "not_after": "20261217163133Z"}]}
+    assert report_warnings(readings)[0].startswith("the server certificate /s/cert.pem ends in 9 days (2026-12-17)")
+
+
 def test_an_unreadable_end_time_is_an_error_not_a_silent_pass():
-    with pytest.raises(AnsibleFilterError, match="not a certificate's end time"):
+    with pytest.raises(AnsibleFilterError, match="is not a time"):
         report_warnings({"now": NOW, "certificates": [{"path": "/x", "kind": "server", "not_after": "soon"}]})
