@@ -20,6 +20,9 @@ SCHEMES = ("http", "https", "socks5", "socks5h")
 # Characters that systemd's EnvironmentFile= and Docker's --env-file read differently (quotes, escapes, $, spaces):
 # refused, so that both read the same value. A URL percent-encodes them.
 UNSAFE = re.compile(r"[\s\"'\\$`]")
+# What a URL may hold besides: printable ASCII only (systemd drops, and logs whole, an assignment with a control
+# character; Go's url.Parse refuses it and prints the URL, password included, in its error), and a % only as %XX.
+URL_CHARACTERS = re.compile(r"(?:[A-Za-z0-9\-._~:/?#\[\]@!&()*+,;=]|%[0-9A-Fa-f]{2})*")
 # A no_proxy entry: a host, a .domain (or *.domain), an address, an address range (10.0.0.0/8), a host:port, or * for everything.
 NO_PROXY_ENTRY = re.compile(r"\*|\*?[A-Za-z0-9.\-_]+(:[0-9]+)?|[0-9.]+/[0-9]{1,2}|\[?[0-9A-Fa-f:]+\]?(/[0-9]{1,3})?")
 # The client config's names for the three settings (Docker's "proxies" section).
@@ -43,20 +46,26 @@ def _url(name: str, value: Any) -> str:
     # The messages name the setting, never the value: it may hold the proxy's password.
     if not isinstance(value, str):
         raise AnsibleFilterError(f"multiarch_proxy.{name} is a URL such as http://proxy.example.com:3128")
-    url = urlsplit(value)
-    if url.scheme not in SCHEMES or not url.hostname:
+    if UNSAFE.search(value):
+        raise AnsibleFilterError(f"multiarch_proxy.{name} holds a space, a quote, a backslash, a $ or a backtick;"
+                                 " percent-encode them (a password's $ is %24)")
+    if not URL_CHARACTERS.fullmatch(value):
+        raise AnsibleFilterError(f"multiarch_proxy.{name} holds a control character, a character outside ASCII, or a %"
+                                 " that does not start a %XX escape; percent-encode them (a password's % is %25)")
+    try:
+        url = urlsplit(value)
+        port = url.port
+        hostname = url.hostname
+    except ValueError:
+        raise AnsibleFilterError(f"multiarch_proxy.{name} has a malformed host or a port outside 1 to 65535") from None
+    if port == 0:
+        raise AnsibleFilterError(f"multiarch_proxy.{name} has a port outside 1 to 65535")
+    if url.scheme not in SCHEMES or not hostname:
         raise AnsibleFilterError(f"multiarch_proxy.{name} is not a proxy URL: it takes {', '.join(SCHEMES)}://host:port,"
                                  " with user:password@ before the host where the proxy needs them")
     if url.path not in ("", "/") or url.query or url.fragment:
         raise AnsibleFilterError(f"multiarch_proxy.{name} has a path, a query or a fragment; a proxy URL is"
                                  " scheme://[user:password@]host[:port]")
-    if UNSAFE.search(value):
-        raise AnsibleFilterError(f"multiarch_proxy.{name} holds a space, a quote, a backslash, a $ or a backtick;"
-                                 " percent-encode them (a password's $ is %24)")
-    try:
-        url.port
-    except ValueError:
-        raise AnsibleFilterError(f"multiarch_proxy.{name} has a port outside 1 to 65535") from None
     return value
 
 
@@ -122,8 +131,14 @@ def proxy_driver_opts(proxy: Any) -> dict[str, str]:
     return {f"env.{name}": value for name, value in proxy_environment(proxy).items()}
 
 
-def proxy_runner_environment(proxy: Any) -> list[str]:
-    """A GitLab runner's job environment (config.toml's environment, NAME=value) for PROXY; [] for none."""
+def proxy_runner_environment(proxy: Any, allow_credentials: bool = False) -> list[str]:
+    """A GitLab runner's job environment (config.toml's environment, NAME=value) for PROXY; [] for none.
+    A proxy URL with a password is refused unless ALLOW_CREDENTIALS: every job gets the variables, so every author
+    of a pipeline that runs there can print the password (or CI_DEBUG_TRACE does it for them)."""
+    if proxy_has_credentials(proxy) and not allow_credentials:
+        raise AnsibleFilterError("multiarch_proxy: a proxy URL with a password would reach every CI job on this runner,"
+                                 " where any pipeline's author can print it. Use a proxy that admits the runner hosts by"
+                                 " address, or set gitlab_runner_job_proxy_credentials: true to give them the password")
     return [f"{name}={value}" for name, value in proxy_environment(proxy).items()]
 
 
@@ -132,5 +147,6 @@ class FilterModule:
         return {"proxy_environment": proxy_environment,
                 "proxy_environment_file": proxy_environment_file,
                 "proxy_cli_settings": proxy_cli_settings,
+                "proxy_has_credentials": proxy_has_credentials,
                 "proxy_driver_opts": proxy_driver_opts,
                 "proxy_runner_environment": proxy_runner_environment}

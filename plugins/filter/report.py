@@ -117,11 +117,27 @@ def _disk_warnings(engine: dict, thresholds: dict) -> list[str]:
     return warnings
 
 
+def _thresholds(given: dict[str, Any] | None) -> dict[str, float]:
+    """DEFAULT_THRESHOLDS with GIVEN's set values as numbers: `-e report_warn_free_bytes=...` arrives as a string,
+    and an unset variable as None or '' (default(none) renders as '' on older ansible-core)."""
+    limits: dict[str, float] = dict(DEFAULT_THRESHOLDS)
+    for key, value in (given or {}).items():
+        if key not in DEFAULT_THRESHOLDS:
+            raise AnsibleFilterError(f"report_warnings: unknown threshold {key!r}; it takes {', '.join(DEFAULT_THRESHOLDS)}")
+        if value is None or value == "":
+            continue
+        try:
+            limits[key] = float(value) if key == "free_fraction" else int(float(value))
+        except (TypeError, ValueError):
+            raise AnsibleFilterError(f"report_warnings: threshold {key} is {value!r}, not a number") from None
+    return limits
+
+
 def report_warnings(readings: dict[str, Any], thresholds: dict[str, Any] | None = None) -> list[str]:
     """What stands against a host's builds, one sentence each: certificates near their end or past it, nodes that do
     not answer, fleet nodes a builder runs without (their platforms fall back to QEMU), and a data root near full.
     READINGS holds the host's certificates, builders, fleet plan, engine and the time ``now`` (ISO 8601)."""
-    limits = dict(DEFAULT_THRESHOLDS, **{k: v for k, v in (thresholds or {}).items() if v is not None})
+    limits = _thresholds(thresholds)
     now = _moment(readings["now"]) if readings.get("now") else datetime.now(timezone.utc)
     return (_certificate_warnings(readings.get("certificates") or [], now, limits)
             + _builder_warnings(readings.get("builders") or [], readings.get("fleet_plan"))

@@ -7,7 +7,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.multiarch.buildhost.plugins.filter.proxy import (
-    proxy_cli_settings, proxy_driver_opts, proxy_environment, proxy_environment_file, proxy_has_credentials,
+    FilterModule, proxy_cli_settings, proxy_driver_opts, proxy_environment, proxy_environment_file, proxy_has_credentials,
     proxy_runner_environment)
 
 SECRET = "pr0xy-Pa55"
@@ -58,6 +58,11 @@ def test_a_password_goes_to_files_never_to_a_command_line():
     ({"http_proxy": f"http://ci:{SECRET}$x@proxy.corp:3128"}, "percent-encode"),
     ({"http_proxy": f"http://ci:{SECRET}\"@proxy.corp:3128"}, "percent-encode"),
     ({"http_proxy": f"http://ci:{SECRET} @proxy.corp:3128"}, "percent-encode"),
+    ({"http_proxy": f"http://ci:{SECRET}\x01@proxy.corp:3128"}, "control character"),
+    ({"http_proxy": f"http://ci:{SECRET}\u00e9@proxy.corp:3128"}, "outside ASCII"),
+    ({"http_proxy": f"http://ci:50%off{SECRET}@proxy.corp:3128"}, "%XX escape"),
+    ({"http_proxy": "http://proxy.corp:0"}, "port outside"),
+    ({"http_proxy": "http://[zz]:1"}, "malformed host"),
     ({"no_proxy": "localhost"}, "says nothing"),
     ({"http_proxy": "http://proxy.corp:3128", "no_proxy": ["bad host"]}, "not a host"),
     ({"http_proxy": "http://proxy.corp:3128", "ftp_proxy": "x"}, "unknown keys"),
@@ -72,3 +77,17 @@ def test_bad_settings_are_refused_without_repeating_them(proxy, message):
 def test_ipv6_and_socks_and_ranges_are_taken():
     proxy = {"https_proxy": "socks5h://[fd00::9]:1080", "no_proxy": ["[fd00::1]", "fd00::/8", "*.svc", "*"]}
     assert proxy_environment(proxy)["no_proxy"] == "[fd00::1],fd00::/8,*.svc,*"
+
+
+def test_a_percent_encoded_password_is_taken_and_the_credentials_filter_is_published():
+    encoded = {"http_proxy": "http://ci:pa%24%25ss@proxy.corp:3128"}
+    assert proxy_environment(encoded)["HTTP_PROXY"] == "http://ci:pa%24%25ss@proxy.corp:3128"
+    assert FilterModule().filters()["proxy_has_credentials"](encoded) is True
+
+
+def test_jobs_get_a_password_only_when_that_grant_is_asked_for():
+    with pytest.raises(AnsibleFilterError, match="pipeline") as refused:
+        proxy_runner_environment(WITH_PASSWORD)
+    assert SECRET not in str(refused.value)
+    assert f"HTTP_PROXY=http://ci:{SECRET}@10.0.0.9:3128" in proxy_runner_environment(WITH_PASSWORD, allow_credentials=True)
+    assert proxy_runner_environment(ANONYMOUS) == proxy_runner_environment(ANONYMOUS, allow_credentials=False)

@@ -191,3 +191,14 @@ def test_now_as_ansible_writes_it_counts_as_utc():
 def test_an_unreadable_end_time_is_an_error_not_a_silent_pass():
     with pytest.raises(AnsibleFilterError, match="is not a time"):
         report_warnings({"now": NOW, "certificates": [{"path": "/x", "kind": "server", "not_after": "soon"}]})
+
+
+def test_thresholds_from_the_command_line_are_strings_and_unset_ones_are_empty():
+    low_bytes = {"now": NOW, "engine": dict(HEALTHY_ENGINE, data_root_free_bytes=2 * GIB)}
+    # -e report_warn_free_bytes=1073741824 and -e report_warn_free_fraction=0.01: strings; '' is unset.
+    assert report_warnings(low_bytes, {"free_bytes": str(GIB), "free_fraction": "0.01", "free_inodes": ""}) == []
+    assert len(report_warnings(low_bytes, {"free_bytes": None, "free_fraction": None})) == 1
+    with pytest.raises(AnsibleFilterError, match="not a number"):
+        report_warnings(low_bytes, {"free_bytes": "lots"})
+    with pytest.raises(AnsibleFilterError, match="unknown threshold"):
+        report_warnings(low_bytes, {"free_gigabytes": 1})
