@@ -4,6 +4,7 @@
 """Reconcile the kernel's binfmt_misc table and /etc/binfmt.d with the handlers a host should have."""
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -196,11 +197,25 @@ def plan(request: BinfmtRequest, archs: list, native: list, current: dict, check
     return result
 
 
+def _register(kernel: BinfmtMisc, registration: Registration, flags: str) -> None:
+    """Register one handler. binfmt_misc is kernel-global: another run on the same kernel (containers share it) may
+    have registered the same handler between this run's read and its write. The kernel then says EEXIST, and what
+    stands is accepted when it is what this run would have written; anything else is still an error."""
+    try:
+        kernel.register(registration_line(registration.arch, registration.interpreter, flags))
+    except BinfmtError as exc:
+        if not isinstance(exc.__cause__, OSError) or exc.__cause__.errno != errno.EEXIST:
+            raise
+        present = kernel.handlers().get(registration.arch.handler)
+        if not (present and handler_matches(present, registration.arch, registration.interpreter, flags)):
+            raise
+
+
 def apply(kernel: BinfmtMisc, steps: Plan, flags: str) -> None:
     for name in steps.unregister:
         kernel.unregister(name)
     for registration in steps.register:
-        kernel.register(registration_line(registration.arch, registration.interpreter, flags))
+        _register(kernel, registration, flags)
     for path, content in steps.persist.items():
         write_file(path, content.encode("latin-1"), 0o644, 0, 0)
     for path in steps.unpersist:

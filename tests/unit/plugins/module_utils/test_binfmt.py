@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 
 import pytest
 
 from ansible_collections.multiarch.buildhost.plugins.module_utils._binfmt import (
+    ARCHITECTURES,
+    Handler,
     UnknownPlatform,
     escaped_to_hex,
     handler_matches,
@@ -15,7 +18,16 @@ from ansible_collections.multiarch.buildhost.plugins.module_utils._binfmt import
     required_flags,
     resolve_platform,
 )
-from ansible_collections.multiarch.buildhost.plugins.module_utils._binfmt_kernel import BinfmtRequest, plan, select_architectures
+from ansible_collections.multiarch.buildhost.plugins.module_utils._binfmt_kernel import (
+    BinfmtError,
+    BinfmtMisc,
+    BinfmtRequest,
+    Plan,
+    Registration,
+    apply,
+    plan,
+    select_architectures,
+)
 
 # What the kernel printed for Debian's own handler (registered from /usr/lib/binfmt.d/qemu-aarch64.conf).
 DEBIAN_AARCH64_ENTRY = """enabled
@@ -146,3 +158,27 @@ def test_preserve_argv0_is_default_only_where_the_kernel_reports_it():
     assert default_flags("6.18.44-fc-v782") == "PCF"
     assert default_flags("5.12.0") == "PCF"
     assert default_flags("4.18.0-553.el8_10.x86_64") == "CF"
+
+
+def test_a_handler_another_run_registered_first_is_accepted_only_when_it_is_the_same(tmp_path):
+    # binfmt_misc is kernel-global: two runs on one kernel (containers share it) may both find the handler missing, and
+    # the second write gets EEXIST. What stands then is accepted when it is what this run would have written.
+    arch = next(a for a in ARCHITECTURES if a.handler == "qemu-aarch64")
+    interpreter = "/usr/bin/qemu-aarch64-static"
+
+    class RacedKernel(BinfmtMisc):
+        def __init__(self, present_interpreter):
+            super().__init__(module=None, proc_dir=str(tmp_path))
+            self.present_interpreter = present_interpreter
+
+        def register(self, line):
+            raise BinfmtError("cannot write register: File exists") from OSError(errno.EEXIST, "File exists")
+
+        def handlers(self):
+            return {arch.handler: Handler(arch.handler, True, self.present_interpreter, required_flags("PCF"),
+                                          escaped_to_hex(arch.magic), escaped_to_hex(arch.mask))}
+
+    steps = Plan(register=[Registration(arch, interpreter, "not registered")])
+    apply(RacedKernel(interpreter), steps, "PCF")  # the same handler: nothing to do
+    with pytest.raises(BinfmtError, match="File exists"):
+        apply(RacedKernel("/opt/other/qemu-aarch64"), steps, "PCF")  # another interpreter: still an error
