@@ -239,6 +239,27 @@ def describe(handlers: dict) -> str:
                    for name, h in sorted(handlers.items()) if name.startswith("qemu-"))
 
 
+def binfmt_argument_spec() -> dict[str, Any]:
+    """The binfmt module's options; qemu_host_state takes the same ones to predict it."""
+    return dict(
+        platforms=dict(type="list", elements="str", required=True),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        flags=dict(type="str"),
+        persist=dict(type="bool", default=True),
+        replace=dict(type="bool", default=True),
+        interpreter_path=dict(type="path", default="/usr/bin"),
+        report_versions=dict(type="bool", default=False),
+    )
+
+
+def binfmt_request(params: dict[str, Any]) -> BinfmtRequest:
+    """The binfmt module's options as a request, the flags checked against the running kernel."""
+    return BinfmtRequest(platforms=params["platforms"], state=params["state"],
+                         flags=checked_flags(params["flags"], os.uname().release), replace=params["replace"],
+                         persist=params["persist"], interpreter_dir=params["interpreter_path"],
+                         report_versions=params["report_versions"])
+
+
 def reconcile(module: Any, request: BinfmtRequest, check_mode: bool) -> dict[str, Any]:
     """Bring binfmt_misc and /etc/binfmt.d to REQUEST; returns the module's result."""
     kernel = BinfmtMisc(module)

@@ -37,6 +37,9 @@ class BuilderManager:
     owner: Owner
     # Nodes of the last converge that did not answer and were left out (unreachable_nodes=leave_out).
     left_out: list[LeftOut] = field(default_factory=list)
+    # What read() found, by name, until something is changed: the module's first read serves the converge too, and an
+    # unchanged builder is not read a third time (each read is a buildx run, a fifth of a second or more).
+    known: dict[str, Builder | None] = field(default_factory=dict)
 
     @property
     def docker_config(self) -> str:
@@ -44,6 +47,15 @@ class BuilderManager:
 
     # ---- reading ----
     def read(self, name: str) -> Builder | None:
+        if name not in self.known:
+            self.known[name] = self._read(name)
+        return self.known[name]
+
+    def forget(self) -> None:
+        """After a change: the next read asks buildx again."""
+        self.known.clear()
+
+    def _read(self, name: str) -> Builder | None:
         rc, out, _err = self.cli.run(["buildx", "ls", "--format", "json"])
         if rc == 0 and out.lstrip().startswith("{"):
             reported = parse_ls_json(out).get(name)

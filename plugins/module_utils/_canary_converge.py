@@ -118,6 +118,39 @@ def _cached(name: str, marker: str) -> bool:
     return name == marker or fnmatch.fnmatchcase(name, STAMP_GLOB)
 
 
+# The programs the canary runs when none are given (the qemu role passes its qemu_canary_programs).
+DEFAULT_PROGRAMS = [
+    dict(name="ldconfig", argv=["/sbin/ldconfig", "-C", "/tmp/ld.so.cache"], expect=""),
+    dict(name="getconf", argv=["/usr/bin/getconf", "GNU_LIBC_VERSION"], expect="^glibc [0-9]"),
+]
+
+
+def canary_argument_spec() -> dict[str, Any]:
+    """The qemu_canary module's options; qemu_host_state takes the same ones (binfmt and plan_only aside) to read the
+    canary's cache in its one round trip."""
+    return dict(
+        binfmt=dict(type="dict", required=True),
+        probes=dict(type="dict", required=True),
+        platforms=dict(type="list", elements="str", default=["linux/arm64"]),
+        dir=dict(type="path", default="/var/cache/multiarch-buildhost/qemu-canary"),
+        suite=dict(type="str", default="bullseye"),
+        mirror=dict(type="str", default="http://deb.debian.org/debian"),
+        keyring=dict(type="path", default="/usr/share/keyrings/debian-archive-keyring.gpg"),
+        packages=dict(type="list", elements="str", default=["libc6", "libc-bin"]),
+        programs=dict(type="list", elements="dict", default=DEFAULT_PROGRAMS, options=dict(
+            name=dict(type="str", required=True),
+            argv=dict(type="list", elements="str", required=True),
+            expect=dict(type="str", default=""),
+        )),
+        repeat=dict(type="int", default=50),
+        timeout=dict(type="int", default=120),
+        max_crash_percent=dict(type="int", default=20),
+        marker=dict(type="str", default="multiarch-buildhost-canary.json"),
+        force=dict(type="bool", default=False),
+        plan_only=dict(type="bool", default=False),
+    )
+
+
 def request_from_params(params: dict) -> CanaryRequest:
     """The module's options as a request, checked where a bad value would only show halfway through a run."""
     for name, least in (("repeat", 1), ("timeout", 1), ("max_crash_percent", 0)):

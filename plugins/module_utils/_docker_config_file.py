@@ -2,7 +2,8 @@
 # Copyright: multiarch.buildhost contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What both Docker config-file modules (docker_daemon_config, docker_cli_config) share: their common options, the
-null-able booleans, and their run, from the params through ``_managed_file`` and ``_json_merge`` to the result."""
+null-able booleans, each file's policy and overlay, and their run, from the params through ``_managed_file`` and
+``_json_merge`` to the result; and the same run in check mode, as docker_host_state predicts it."""
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -10,10 +11,55 @@ from typing import Any, Callable
 from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
-from ansible_collections.multiarch.buildhost.plugins.module_utils._json_merge import JsonPlanDetails, plan_json_update
-from ansible_collections.multiarch.buildhost.plugins.module_utils._managed_file import FilePolicy, Plan, update_file
+from ansible_collections.multiarch.buildhost.plugins.module_utils._gc_policy import builder_gc_settings
+from ansible_collections.multiarch.buildhost.plugins.module_utils._json_merge import JsonPlanDetails, deep_merge, plan_json_update
+from ansible_collections.multiarch.buildhost.plugins.module_utils._managed_file import Attributes, FilePolicy, Plan, update_file
+from ansible_collections.multiarch.buildhost.plugins.module_utils._owner import Owner
 from ansible_collections.multiarch.buildhost.plugins.module_utils._redact import redact
-from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import FileState
+from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import ROOT_DIRECTORY, FileState, NewDirectory, Trust
+
+DAEMON_JSON = "/etc/docker/daemon.json"
+# dockerd reads the file as root; an existing file keeps whatever owner and mode the admin chose, and a fresh host
+# without /etc/docker gets the directory as the package would make it.
+DAEMON_JSON_POLICY = FilePolicy(trust=Trust(), new_directory=ROOT_DIRECTORY, new_file=Attributes(0o644, 0, 0))
+
+
+def cli_config_policy(owner: Owner) -> FilePolicy:
+    """config.json in OWNER's home: the owner controls every directory there, so nothing in it may steer a root-run
+    module elsewhere, and credentials never become readable by others (a wider mode is narrowed to the owner's bits)."""
+    return FilePolicy(
+        trust=Trust.root_and(owner.uid, owner.gid),
+        new_directory=NewDirectory(0o700, owner.uid, owner.gid),
+        new_file=Attributes(0o600, owner.uid, owner.gid),
+        mode_mask=0o600,
+        uid=owner.uid,
+    )
+
+
+def daemon_json_overlay(settings: dict[str, Any] | None, experimental: bool | None) -> dict[str, Any]:
+    """What docker_daemon_config merges: the settings, and experimental as the JSON boolean dockerd reads."""
+    overlay = dict(settings or {})
+    if experimental is not None:
+        overlay["experimental"] = experimental
+    return overlay
+
+
+def engine_daemon_settings(engine: dict[str, Any], settings: dict[str, Any] | None, builder_gc: dict[str, Any] | None,
+                           containerd_snapshotter: bool) -> dict[str, Any]:
+    """daemon.json's settings for ENGINE (as engine_info read it): builder.gc sized from its data root, then SETTINGS
+    (a key set there wins), then the containerd image store when wanted and the engine knows the feature flag."""
+    merged = deep_merge(builder_gc_settings(builder_gc, engine.get("data_root_size_bytes")), settings or {})
+    if containerd_snapshotter and engine.get("supports_containerd_snapshotter"):
+        merged = deep_merge(merged, {"features": {"containerd-snapshotter": True}})
+    return merged
+
+
+def cli_config_overlay(settings: dict[str, Any] | None, experimental: bool | None) -> dict[str, Any]:
+    """What docker_cli_config merges: the settings, and experimental as the string the docker CLI reads."""
+    overlay = dict(settings or {})
+    if experimental is not None:
+        overlay["experimental"] = "enabled" if experimental else "disabled"
+    return overlay
 
 
 def json_file_argument_spec() -> dict[str, Any]:
@@ -69,3 +115,11 @@ def update_json_file(
         module.warn(f"remove_keys: {missing} is not in {path}, so nothing was removed for it")
     removed = [key for key in (p["remove_keys"] or []) if key not in outcome.plan.details.missing_keys]
     return dict(outcome.result, config=outcome.plan.details.document, removed_keys=removed), outcome.plan.changed
+
+
+def json_update_predicted(path: str, policy: FilePolicy, overlay: dict[str, Any]) -> bool:
+    """Whether merging OVERLAY into PATH under POLICY would change anything (content, owner or mode), read exactly as
+    the write reads it, in check mode: nothing is written. A file the write would refuse (malformed, a link, too large,
+    in a directory that someone else controls) raises the same error here."""
+    outcome = update_file(path, policy, lambda before: plan_json_update(path, before, overlay, []), True, False)
+    return bool(outcome.result["changed"])

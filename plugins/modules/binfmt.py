@@ -126,32 +126,20 @@ actions:
   elements: str
 """
 
-import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.multiarch.buildhost.plugins.module_utils._binfmt_kernel import BinfmtRequest, checked_flags, reconcile
+from ansible_collections.multiarch.buildhost.plugins.module_utils._binfmt_kernel import binfmt_argument_spec, binfmt_request, reconcile
 from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
 
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec=dict(
-            platforms=dict(type="list", elements="str", required=True),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            flags=dict(type="str"),
-            persist=dict(type="bool", default=True),
-            replace=dict(type="bool", default=True),
-            interpreter_path=dict(type="path", default="/usr/bin"),
-            report_versions=dict(type="bool", default=False),
-        ),
+        argument_spec=binfmt_argument_spec(),
         supports_check_mode=True,
     )
-    p = module.params
     try:
-        request = BinfmtRequest(platforms=p["platforms"], state=p["state"], flags=checked_flags(p["flags"], os.uname().release),
-                                replace=p["replace"], persist=p["persist"], interpreter_dir=p["interpreter_path"],
-                                report_versions=p["report_versions"])
+        request = binfmt_request(module.params)
         result = reconcile(module, request, module.check_mode)
     except BuildhostError as exc:
         module.fail_json(msg=f"binfmt: {exc}")

@@ -227,7 +227,9 @@ def main() -> None:
         manager = BuilderManager(module, cli, owner)
         before = manager.read(p["name"])
         changed, actions = manager.converge(p, module.check_mode)
-        after = manager.read(p["name"]) if not module.check_mode else before
+        if changed and not module.check_mode:
+            manager.forget()
+        after = manager.read(p["name"])
     except BuildhostError as exc:
         module.fail_json(msg=f"buildx_builder: {exc}")
     for node in manager.left_out:

@@ -99,11 +99,16 @@ backup_file:
 """
 
 from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
-from ansible_collections.multiarch.buildhost.plugins.module_utils._docker_config_file import json_file_argument_spec, optional_bool, update_json_file
-from ansible_collections.multiarch.buildhost.plugins.module_utils._managed_file import Attributes, FilePolicy, without_path_stat
+from ansible_collections.multiarch.buildhost.plugins.module_utils._docker_config_file import (
+    cli_config_overlay,
+    cli_config_policy,
+    json_file_argument_spec,
+    optional_bool,
+    update_json_file,
+)
+from ansible_collections.multiarch.buildhost.plugins.module_utils._managed_file import without_path_stat
 from ansible_collections.multiarch.buildhost.plugins.module_utils._owner import owner_argument_spec, resolve_owner
 from ansible_collections.multiarch.buildhost.plugins.module_utils._registry_login import login_is_stored
-from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import NewDirectory, Trust
 from ansible_collections.multiarch.buildhost.plugins.module_utils._unlogged_module import UnloggedModule
 
 
@@ -129,19 +134,8 @@ def main() -> None:
     p = module.params
     try:
         owner = resolve_owner(p["owner"])
-        overlay = dict(p["settings"] or {})
-        experimental = optional_bool(module, "experimental")
-        if experimental is not None:
-            overlay["experimental"] = "enabled" if experimental else "disabled"
-        # The owner controls every directory of their home: nothing there may steer a root-run module elsewhere,
-        # and credentials never become readable by others (a wider mode is narrowed to the owner's bits).
-        policy = FilePolicy(
-            trust=Trust.root_and(owner.uid, owner.gid),
-            new_directory=NewDirectory(0o700, owner.uid, owner.gid),
-            new_file=Attributes(0o600, owner.uid, owner.gid),
-            mode_mask=0o600,
-            uid=owner.uid,
-        )
+        overlay = cli_config_overlay(p["settings"], optional_bool(module, "experimental"))
+        policy = cli_config_policy(owner)
         login = p["registry_login"]
         stored: list[bool] = []
 

@@ -100,19 +100,21 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.multiarch.buildhost.plugins.module_utils._dockerd import Validation, validate_daemon_config
 from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
-from ansible_collections.multiarch.buildhost.plugins.module_utils._docker_config_file import json_file_argument_spec, optional_bool, update_json_file
-from ansible_collections.multiarch.buildhost.plugins.module_utils._managed_file import Attributes, FilePolicy, without_path_stat
-from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import ROOT_DIRECTORY, Trust
-
-# dockerd reads the file as root; an existing file keeps whatever owner and mode the admin chose, and a fresh host
-# without /etc/docker gets the directory as the package would make it.
-DAEMON_JSON_POLICY = FilePolicy(trust=Trust(), new_directory=ROOT_DIRECTORY, new_file=Attributes(0o644, 0, 0))
+from ansible_collections.multiarch.buildhost.plugins.module_utils._docker_config_file import (
+    DAEMON_JSON,
+    DAEMON_JSON_POLICY,
+    daemon_json_overlay,
+    json_file_argument_spec,
+    optional_bool,
+    update_json_file,
+)
+from ansible_collections.multiarch.buildhost.plugins.module_utils._managed_file import without_path_stat
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            path=dict(type="path", default="/etc/docker/daemon.json"),
+            path=dict(type="path", default=DAEMON_JSON),
             experimental=dict(type="raw", default=True),
             validate=dict(type="bool", default=True),
             **json_file_argument_spec(),
@@ -128,10 +130,7 @@ def main() -> None:
             validation[0] = validate_daemon_config(module, plan.content, p["path"])
 
     try:
-        overlay = dict(p["settings"] or {})
-        experimental = optional_bool(module, "experimental")
-        if experimental is not None:
-            overlay["experimental"] = experimental
+        overlay = daemon_json_overlay(p["settings"], optional_bool(module, "experimental"))
         result, restart_required = update_json_file(module, p["path"], DAEMON_JSON_POLICY, overlay, check=check)
     except BuildhostError as exc:
         module.fail_json(msg=f"docker_daemon_config: {exc}", path=p["path"])

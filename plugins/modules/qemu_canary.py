@@ -254,41 +254,16 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.multiarch.buildhost.plugins.module_utils._canary_converge import (
     Host,
+    canary_argument_spec,
     converge,
     request_from_params,
 )
 from ansible_collections.multiarch.buildhost.plugins.module_utils._canary_run import CanaryError
 from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
 
-PROGRAMS = [
-    dict(name="ldconfig", argv=["/sbin/ldconfig", "-C", "/tmp/ld.so.cache"], expect=""),
-    dict(name="getconf", argv=["/usr/bin/getconf", "GNU_LIBC_VERSION"], expect="^glibc [0-9]"),
-]
-
-
 def main() -> None:
     module = AnsibleModule(
-        argument_spec=dict(
-            binfmt=dict(type="dict", required=True),
-            probes=dict(type="dict", required=True),
-            platforms=dict(type="list", elements="str", default=["linux/arm64"]),
-            dir=dict(type="path", default="/var/cache/multiarch-buildhost/qemu-canary"),
-            suite=dict(type="str", default="bullseye"),
-            mirror=dict(type="str", default="http://deb.debian.org/debian"),
-            keyring=dict(type="path", default="/usr/share/keyrings/debian-archive-keyring.gpg"),
-            packages=dict(type="list", elements="str", default=["libc6", "libc-bin"]),
-            programs=dict(type="list", elements="dict", default=PROGRAMS, options=dict(
-                name=dict(type="str", required=True),
-                argv=dict(type="list", elements="str", required=True),
-                expect=dict(type="str", default=""),
-            )),
-            repeat=dict(type="int", default=50),
-            timeout=dict(type="int", default=120),
-            max_crash_percent=dict(type="int", default=20),
-            marker=dict(type="str", default="multiarch-buildhost-canary.json"),
-            force=dict(type="bool", default=False),
-            plan_only=dict(type="bool", default=False),
-        ),
+        argument_spec=canary_argument_spec(),
         supports_check_mode=True,
     )
     try:

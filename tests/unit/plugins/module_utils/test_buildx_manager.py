@@ -157,3 +157,14 @@ def test_a_platform_buildx_normalised_is_not_drift(owner, recorded, spelling):
     mgr, cli = manager(owner, recorded)
     assert mgr.converge(params(platforms=[spelling]), check_mode=False) == (False, [])
     assert cli.mutations() == []
+
+
+def test_an_unchanged_builder_is_listed_once_and_a_forgotten_one_again(owner, recorded):
+    mgr, cli = manager(owner, recorded)
+    before = mgr.read("rec")
+    assert mgr.converge(params(), check_mode=False) == (False, [])
+    assert mgr.read("rec") is before
+    assert [argv for argv in cli.ran if argv[:2] == ["buildx", "ls"]] == [["buildx", "ls", "--format", "json"]]
+    mgr.forget()
+    mgr.read("rec")
+    assert len([argv for argv in cli.ran if argv[:2] == ["buildx", "ls"]]) == 2

@@ -23,6 +23,9 @@ class FakeManager:
     def read(self, name):
         return None
 
+    def forget(self):
+        self.calls.append("forget")
+
     def converge(self, params, check_mode):
         opts = ",".join(f"{key}={value}" for key, value in params["driver_opts"].items())
         return True, [f"create {params['name']} --driver-opt {opts}"]
