@@ -28,7 +28,7 @@ def package_state(module: Any, name: str, pin: str) -> dict[str, Any]:
     if dpkg_query is None:
         return {"manager": None, "installed": None, "version": None}
     rc, out, _err = module.run_command([dpkg_query, "--show", "--showformat=${db:Status-Abbrev}|${Version}", name])
-    status, _, version = out.partition("|")
+    status, _separator, version = out.partition("|")
     if rc != 0 or status != FULLY_INSTALLED:
         return {"manager": "dpkg", "installed": False, "version": version.strip() or None}
     return {"manager": "dpkg", "installed": version_matches_pin(version.strip(), pin), "version": version.strip()}

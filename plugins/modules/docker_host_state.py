@@ -47,7 +47,9 @@ options:
         type: path
         default: /etc/docker/daemon.json
       settings:
-        description: Settings deep-merged into the file, as M(multiarch.buildhost.docker_daemon_config)'s O(settings).
+        description:
+          - Settings deep-merged into the file, as M(multiarch.buildhost.docker_daemon_config)'s
+            O(multiarch.buildhost.docker_daemon_config#module:settings).
         type: dict
         default: {}
       experimental:
@@ -92,6 +94,32 @@ options:
     description: Settings deep-merged into each user's config.json.
     type: dict
     default: {}
+  files:
+    description:
+      - Root's own files the role writes besides (the prune watchdog's script and units), as their content and mode;
+        RV(files) says whether writing them would change anything. They are reached without following links, in
+        directories only root controls.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: The file.
+        type: path
+        required: true
+      content:
+        description: What it is to hold.
+        type: str
+        required: true
+      mode:
+        description: Its mode, in octal.
+        type: str
+        default: "0644"
+  timers:
+    description: systemd timers whose state to read (RV(timers)).
+    type: list
+    elements: str
+    default: []
 notes:
   - Not logged to the host's journal or syslog, since O(user_settings) may hold a proxy's credentials.
 seealso:
@@ -115,7 +143,7 @@ EXAMPLES = r"""
 - name: Write daemon.json only when the read says it would change
   multiarch.buildhost.docker_daemon_config:
     settings: "{{ docker_state.daemon_json.settings }}"
-  when: docker_state.daemon_json.changed
+  when: docker_state.daemon_json.would_change
 """
 
 RETURN = r"""
@@ -137,10 +165,10 @@ daemon_json:
       description: What the write is to merge (experimental aside) - the GC policy, then O(daemon_json.settings), then
         the containerd image store when wanted and supported.
       type: dict
-    changed:
+    would_change:
       description: Whether M(multiarch.buildhost.docker_daemon_config) would change the file (content, owner or mode).
       type: bool
-  sample: {"path": "/etc/docker/daemon.json", "settings": {"builder": {"gc": {"enabled": true}}}, "changed": false}
+  sample: {"path": "/etc/docker/daemon.json", "settings": {"builder": {"gc": {"enabled": true}}}, "would_change": false}
 ansible_facts:
   description: The facts the roles read, as C(gather_subset=min) gives them.
   returned: always
@@ -164,11 +192,21 @@ ansible_facts:
     architecture:
       description: The machine's architecture, such as V(x86_64).
       type: str
+files:
+  description: For each of O(files), by path, whether it exists and whether writing it would change it.
+  returned: always
+  type: dict
+  sample: {"/etc/systemd/system/multiarch-buildhost-prune.timer": {"exists": true, "would_change": false}}
+timers:
+  description: For each of O(timers), whether systemd has it enabled and active.
+  returned: always
+  type: dict
+  sample: {"multiarch-buildhost-prune.timer": {"enabled": true, "active": true}}
 user_configs:
   description: What was predicted for each user's config.json, by user name.
   returned: always
   type: dict
-  sample: {"builder": {"path": "/home/builder/.docker/config.json", "changed": false}}
+  sample: {"builder": {"path": "/home/builder/.docker/config.json", "would_change": false}}
 """
 
 from ansible_collections.multiarch.buildhost.plugins.module_utils._docker_cli import DockerCli, docker_host_argument_spec
@@ -184,6 +222,7 @@ from ansible_collections.multiarch.buildhost.plugins.module_utils._docker_config
 from ansible_collections.multiarch.buildhost.plugins.module_utils._engine_info import engine_info
 from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
 from ansible_collections.multiarch.buildhost.plugins.module_utils._host_facts import role_facts
+from ansible_collections.multiarch.buildhost.plugins.module_utils._host_files import file_state, timer_state
 from ansible_collections.multiarch.buildhost.plugins.module_utils._managed_file import without_path_stat
 from ansible_collections.multiarch.buildhost.plugins.module_utils._owner import resolve_owner
 from ansible_collections.multiarch.buildhost.plugins.module_utils._redact import redact
@@ -208,6 +247,12 @@ def main() -> None:
                 containerd_snapshotter=dict(type="bool", default=False),
             )),
             users=dict(type="list", elements="str", default=[]),
+            files=dict(type="list", elements="dict", default=[], options=dict(
+                path=dict(type="path", required=True),
+                content=dict(type="str", required=True),
+                mode=dict(type="str", default="0644"),
+            )),
+            timers=dict(type="list", elements="str", default=[]),
             user_settings=dict(type="dict", default={}),
             **docker_host_argument_spec(),
         ),
@@ -224,7 +269,7 @@ def main() -> None:
             settings = engine_daemon_settings(result, wanted["settings"], wanted["builder_gc"], wanted["containerd_snapshotter"])
             overlay = daemon_json_overlay(settings, wanted["experimental"])
             result["daemon_json"] = dict(path=wanted["path"], settings=settings,
-                                         changed=json_update_predicted(wanted["path"], DAEMON_JSON_POLICY, overlay))
+                                         would_change=json_update_predicted(wanted["path"], DAEMON_JSON_POLICY, overlay))
         result["user_configs"] = {}
         module.no_log_values.update(redact(p["user_settings"])[1])
         overlay = cli_config_overlay(p["user_settings"], True)
@@ -232,9 +277,13 @@ def main() -> None:
             owner = resolve_owner(name)
             result["user_configs"][owner.name] = dict(
                 path=owner.docker_config_path,
-                changed=json_update_predicted(owner.docker_config_path, cli_config_policy(owner), overlay))
+                would_change=json_update_predicted(owner.docker_config_path, cli_config_policy(owner), overlay))
+        result["files"] = {item["path"]: file_state(item["path"], item["content"], int(item["mode"], 8)) for item in p["files"]}
+        result["timers"] = {name: timer_state(module, name) for name in p["timers"]}
     except BuildhostError as exc:
         module.fail_json(msg=f"docker_host_state: {exc}")
+    except ValueError as exc:  # a mode that is not octal
+        module.fail_json(msg=f"docker_host_state: files: {exc}")
     module.exit_json(changed=False, ansible_facts=role_facts(module), **result)
 
 

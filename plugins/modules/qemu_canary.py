@@ -261,6 +261,7 @@ from ansible_collections.multiarch.buildhost.plugins.module_utils._canary_conver
 from ansible_collections.multiarch.buildhost.plugins.module_utils._canary_run import CanaryError
 from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
 
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec=canary_argument_spec(),

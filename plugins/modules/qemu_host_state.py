@@ -13,7 +13,7 @@ description:
     the wanted state needs no further one.
   - RV(package) is dpkg's record of the QEMU package, compared with the pinned version.
   - RV(binfmt) is what M(multiarch.buildhost.binfmt) would do with O(binfmt), computed by its own code in check mode,
-    in its result's shape (the handlers, the QEMU versions, RV(binfmt.changed)).
+    in its result's shape (the handlers, the QEMU versions, and C(changed), whether the handlers would change).
   - RV(canary) is what M(multiarch.buildhost.qemu_canary) with O(canary) and C(plan_only) finds in its cache, for the
     handlers of RV(binfmt). A handler that would be (re-)registered makes every target due, as a real registration
     does.
@@ -33,13 +33,15 @@ options:
     type: str
     default: ""
   binfmt:
-    description: The options M(multiarch.buildhost.binfmt) is to run with.
+    description:
+      - The options M(multiarch.buildhost.binfmt) is to run with, checked against that module's own argument spec
+        (its defaults applied).
     type: dict
     required: true
   canary:
     description:
-      - The options M(multiarch.buildhost.qemu_canary) is to run with, O(canary.binfmt) and O(canary.plan_only) aside.
-        Omit it when the canary is off.
+      - The options M(multiarch.buildhost.qemu_canary) is to run with, checked against that module's own argument spec,
+        except its C(binfmt), which is this module's RV(binfmt), and its C(plan_only). Omit it when the canary is off.
     type: dict
 notes:
   - RV(package.installed) is V(null) on hosts without dpkg; the role's package module decides there.
@@ -83,8 +85,8 @@ package:
       type: str
   sample: {"manager": "dpkg", "installed": true, "version": "1:10.0.6+ds-0+deb13u2"}
 binfmt:
-  description: The check-mode result of M(multiarch.buildhost.binfmt) for O(binfmt) (its RV(binfmt.changed) says
-    whether the handlers would change).
+  description: The check-mode result of M(multiarch.buildhost.binfmt) for O(binfmt) (its C(changed) says whether
+    the handlers would change).
   returned: always
   type: dict
 canary:
@@ -95,6 +97,7 @@ canary:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.multiarch.buildhost.plugins.module_utils._binfmt_kernel import binfmt_argument_spec, binfmt_request, reconcile
 from ansible_collections.multiarch.buildhost.plugins.module_utils._canary_converge import Host, canary_argument_spec, converge, request_from_params
@@ -105,20 +108,28 @@ from ansible_collections.multiarch.buildhost.plugins.module_utils._qemu_package 
 CANARY_OPTIONS = {name: spec for name, spec in canary_argument_spec().items() if name not in ("binfmt", "plan_only")}
 
 
+def options_of(module: AnsibleModule, name: str, spec: dict) -> dict:
+    """The dict option NAME checked against SPEC (another module's argument spec), with its defaults applied."""
+    checked = ArgumentSpecValidator(spec).validate(module.params[name])
+    if checked.error_messages:
+        module.fail_json(msg=f"qemu_host_state: {name}: {'; '.join(checked.error_messages)}")
+    return checked.validated_parameters
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
             package=dict(type="str", default="qemu-user-static"),
             package_version=dict(type="str", default=""),
-            binfmt=dict(type="dict", required=True, options=binfmt_argument_spec()),
-            canary=dict(type="dict", options=CANARY_OPTIONS),
+            binfmt=dict(type="dict", required=True),
+            canary=dict(type="dict"),
         ),
         supports_check_mode=True,
     )
     p = module.params
     try:
         result = {"package": package_state(module, p["package"], p["package_version"])}
-        binfmt = reconcile(module, binfmt_request(p["binfmt"]), True)
+        binfmt = reconcile(module, binfmt_request(options_of(module, "binfmt", binfmt_argument_spec())), True)
         binfmt.pop("diff", None)
         warnings = binfmt.pop("warnings")
         if not binfmt["changed"]:  # otherwise binfmt runs next and says them itself, about the host as it then is
@@ -126,7 +137,8 @@ def main() -> None:
                 module.warn(warning)
         result["binfmt"] = binfmt
         if p["canary"] is not None:
-            params = dict(p["canary"], binfmt=binfmt, plan_only=True, force=p["canary"]["force"] or binfmt["changed"])
+            canary_options = options_of(module, "canary", CANARY_OPTIONS)
+            params = dict(canary_options, binfmt=binfmt, plan_only=True, force=canary_options["force"] or binfmt["changed"])
             canary = converge(request_from_params(params), True, Host(module))
             for warning in canary.pop("warnings"):
                 module.warn(warning)

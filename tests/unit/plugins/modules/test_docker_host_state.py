@@ -49,20 +49,20 @@ def test_the_prediction_is_what_the_writes_then_do(run_module, host, tmp_path):
     first = predict(run_module, tmp_path)
     assert not first.failed and first["changed"] is False
     assert not (tmp_path / "daemon.json").exists() and not (tmp_path / "home" / "builder" / ".docker").exists()
-    assert first["daemon_json"]["changed"] is True and first["user_configs"]["builder"]["changed"] is True
+    assert first["daemon_json"]["would_change"] is True and first["user_configs"]["builder"]["would_change"] is True
     assert first["server_version"] == "26.1.5"  # the engine read's results come along
 
     assert write_daemon_json(run_module, tmp_path, first["daemon_json"]["settings"])["changed"] is True
     assert write_cli_config(run_module, tmp_path)["changed"] is True
 
     second = predict(run_module, tmp_path)
-    assert second["daemon_json"]["changed"] is False and second["user_configs"]["builder"]["changed"] is False
+    assert second["daemon_json"]["would_change"] is False and second["user_configs"]["builder"]["would_change"] is False
     assert write_daemon_json(run_module, tmp_path, second["daemon_json"]["settings"])["changed"] is False
     assert write_cli_config(run_module, tmp_path)["changed"] is False
 
     # Another setting asked for: predicted, and the write agrees.
     third = predict(run_module, tmp_path, settings={"log-driver": "json-file"})
-    assert third["daemon_json"]["changed"] is True
+    assert third["daemon_json"]["would_change"] is True
     assert write_daemon_json(run_module, tmp_path, third["daemon_json"]["settings"])["changed"] is True
 
 
@@ -70,9 +70,9 @@ def test_a_config_json_that_others_may_read_is_predicted_as_a_change(run_module,
     write_cli_config(run_module, tmp_path)
     config = tmp_path / "home" / "builder" / ".docker" / "config.json"
     config.chmod(0o644)  # the write narrows it to 0600: a change the prediction must see
-    assert predict(run_module, tmp_path)["user_configs"]["builder"]["changed"] is True
+    assert predict(run_module, tmp_path)["user_configs"]["builder"]["would_change"] is True
     assert write_cli_config(run_module, tmp_path)["changed"] is True
-    assert predict(run_module, tmp_path)["user_configs"]["builder"]["changed"] is False
+    assert predict(run_module, tmp_path)["user_configs"]["builder"]["would_change"] is False
 
 
 def test_settings_that_depend_on_the_engine_are_decided_from_this_read(run_module, host, tmp_path):
@@ -118,5 +118,5 @@ def test_a_proxy_password_in_the_user_settings_reaches_neither_the_result_nor_th
     proxy = "http://ci:mbh-state-Pa55@proxy.example:3128"
     result = run_module("docker_host_state", dict(users=["builder"], _ansible_no_log=False,
                                                   user_settings={"proxies": {"default": {"httpProxy": proxy}}}))
-    assert not result.failed and result["user_configs"]["builder"]["changed"] is True
+    assert not result.failed and result["user_configs"]["builder"]["would_change"] is True
     assert "mbh-state-Pa55" not in json.dumps(result) and "mbh-state-Pa55" not in repr(logged)

@@ -54,7 +54,7 @@ def args(tmp_path, **canary):
 
 
 def test_an_unchanged_host_is_recognised_in_one_read(run_module, kernel, tmp_path):
-    calls, _ = kernel
+    calls, _answer = kernel
     stamped_cache(tmp_path)
     before = snapshot(tmp_path)
     result = run_module("qemu_host_state", args(tmp_path))
@@ -62,12 +62,12 @@ def test_an_unchanged_host_is_recognised_in_one_read(run_module, kernel, tmp_pat
     assert result["package"]["installed"] is True
     assert result["binfmt"]["changed"] is False and "diff" not in result["binfmt"]
     assert result["canary"]["has_work"] is False and result["canary"]["due"] == []
-    assert [check_mode for _, check_mode in calls] == [True]  # binfmt predicted, never applied
+    assert [check_mode for _request, check_mode in calls] == [True]  # binfmt predicted, never applied
     assert snapshot(tmp_path) == before
 
 
 def test_a_handler_to_register_makes_every_canary_target_due(run_module, kernel, tmp_path):
-    _, answer = kernel
+    _calls, answer = kernel
     answer["binfmt"] = dict(BINFMT, changed=True)
     answer["warnings"] = ["/usr/bin/qemu-aarch64-static does not exist yet"]
     stamped_cache(tmp_path)
@@ -79,7 +79,7 @@ def test_a_handler_to_register_makes_every_canary_target_due(run_module, kernel,
 def test_warnings_of_an_unchanged_binfmt_are_said_here_since_binfmt_will_not_run(run_module, monkeypatch, kernel, tmp_path):
     warned = []
     monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, warning: warned.append(warning))
-    _, answer = kernel
+    _calls, answer = kernel
     answer["warnings"] = ["/etc/binfmt.d/qemu-aarch64.conf is masked"]
     run_module("qemu_host_state", args(tmp_path))
     assert warned == ["/etc/binfmt.d/qemu-aarch64.conf is masked"]
@@ -106,3 +106,10 @@ def test_without_canary_options_only_the_package_and_handlers_are_read(run_modul
 def test_a_bad_canary_option_fails_with_the_canarys_words(run_module, kernel, tmp_path):
     result = run_module("qemu_host_state", args(tmp_path, repeat=0))
     assert result.failed and "repeat must be at least 1" in result["msg"]
+
+
+def test_the_binfmt_and_canary_options_are_checked_against_those_modules_specs(run_module, kernel, tmp_path):
+    result = run_module("qemu_host_state", dict(binfmt=dict(platforms=["linux/arm64"], flag="F")))
+    assert result.failed and "binfmt" in result["msg"] and "flag" in result["msg"]
+    result = run_module("qemu_host_state", dict(binfmt=dict(platforms=["linux/arm64"]), canary=dict(repeat="many")))
+    assert result.failed and "canary" in result["msg"] and "repeat" in result["msg"]
