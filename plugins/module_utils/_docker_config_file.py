@@ -16,7 +16,7 @@ from ansible_collections.multiarch.buildhost.plugins.module_utils._json_merge im
 from ansible_collections.multiarch.buildhost.plugins.module_utils._managed_file import Attributes, FilePolicy, Plan, update_file
 from ansible_collections.multiarch.buildhost.plugins.module_utils._owner import Owner
 from ansible_collections.multiarch.buildhost.plugins.module_utils._redact import redact
-from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import ROOT_DIRECTORY, FileState, NewDirectory, Trust
+from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import ROOT_DIRECTORY, FileState, NewDirectory, Trust, read_file
 
 DAEMON_JSON = "/etc/docker/daemon.json"
 # dockerd reads the file as root; an existing file keeps whatever owner and mode the admin chose, and a fresh host
@@ -117,9 +117,16 @@ def update_json_file(
     return dict(outcome.result, config=outcome.plan.details.document, removed_keys=removed), outcome.plan.changed
 
 
-def json_update_predicted(path: str, policy: FilePolicy, overlay: dict[str, Any]) -> bool:
-    """Whether merging OVERLAY into PATH under POLICY would change anything (content, owner or mode), read exactly as
-    the write reads it, in check mode: nothing is written. A file the write would refuse (malformed, a link, too large,
-    in a directory that someone else controls) raises the same error here."""
-    outcome = update_file(path, policy, lambda before: plan_json_update(path, before, overlay, []), True, False)
-    return bool(outcome.result["changed"])
+def json_update_predicted(path: str, policy: FilePolicy, overlay: dict[str, Any]) -> dict[str, Any]:
+    """Whether merging OVERLAY into PATH under POLICY would change anything (content, owner or mode), read as the write
+    reads it but without its lock (a user holding a lock on their own directory must not stall a read). Returns
+    {would_change}; a file the write would refuse (malformed, a link, too large, in a directory someone else controls)
+    is {would_change: true, error}: the write then runs, refuses it by the same words, and fails only that task."""
+    try:
+        before = read_file(path, policy.max_bytes, policy.trust)
+        plan = plan_json_update(path, before, overlay, [])
+    except BuildhostError as exc:
+        return {"would_change": True, "error": str(exc)}
+    wanted = policy.attributes(before)
+    drift = before.exists and (before.mode, before.uid, before.gid) != (wanted.mode, wanted.uid, wanted.gid)
+    return {"would_change": plan.changed or drift or not before.exists}

@@ -7,15 +7,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
 from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import read_file
 
 MAX_BYTES = 1024 * 1024
 
 
-def file_state(path: str, content: str, mode: int) -> dict[str, bool]:
+def file_state(path: str, content: str, mode: int) -> dict[str, Any]:
     """exists, and would_change: whether writing CONTENT with MODE, owned by root, would change PATH. Reached without
-    following links, in directories only root controls (read_file's default trust); a file elsewhere is an error."""
-    state = read_file(path, MAX_BYTES)
+    following links, in directories only root controls (read_file's default trust); a file that cannot be read so is
+    {would_change: true, error}, for the write to refuse."""
+    try:
+        state = read_file(path, MAX_BYTES)
+    except BuildhostError as exc:
+        return {"exists": None, "would_change": True, "error": str(exc)}
     same = state.exists and state.content == content.encode("utf-8") and state.mode == mode and state.uid == 0 and state.gid == 0
     return {"exists": state.exists, "would_change": not same}
 

@@ -13,9 +13,10 @@ description:
     M(multiarch.buildhost.docker_engine_info) does (every one of its return values is returned here too), and predicts
     whether M(multiarch.buildhost.docker_daemon_config) and M(multiarch.buildhost.docker_cli_config) would change
     their files, so that a host already in the wanted state needs no further round trip.
-  - The prediction is those modules' own run in check mode, by the same code, reading the files exactly as they read
-    them. A file they would refuse (malformed JSON, a symbolic link, a directory a build user controls that points
-    elsewhere, an unknown user) fails this module with the same message, naming the file, and nothing is written.
+  - The prediction is those modules' own code, reading the files exactly as they read them (without their lock). A file
+    they would refuse (malformed JSON, a symbolic link, a directory a build user controls that points elsewhere, an
+    unknown user) is reported as a change with its C(error), so that the writing module runs and refuses it for that
+    file alone; this module does not fail for it. Nothing is written.
   - Never changes anything. A predicted change is only a reason to run the writing module, which checks everything
     again (C(dockerd --validate) included) when it writes.
   - Returns the host facts the collection's roles read (RV(ansible_facts)), collected by Ansible's own fact
@@ -168,6 +169,9 @@ daemon_json:
     would_change:
       description: Whether M(multiarch.buildhost.docker_daemon_config) would change the file (content, owner or mode).
       type: bool
+    error:
+      description: Why the write would refuse the file, when it would.
+      type: str
   sample: {"path": "/etc/docker/daemon.json", "settings": {"builder": {"gc": {"enabled": true}}}, "would_change": false}
 ansible_facts:
   description: The facts the roles read, as C(gather_subset=min) gives them.
@@ -203,7 +207,8 @@ timers:
   type: dict
   sample: {"multiarch-buildhost-prune.timer": {"enabled": true, "active": true}}
 user_configs:
-  description: What was predicted for each user's config.json, by user name.
+  description: What was predicted for each user's config.json, by user name (path, would_change, and error when the
+    write would refuse it).
   returned: always
   type: dict
   sample: {"builder": {"path": "/home/builder/.docker/config.json", "would_change": false}}
@@ -261,6 +266,10 @@ def main() -> None:
     )
     without_path_stat(module)
     p = module.params
+    # Before anything can fail: a proxy password in either settings is masked in every result, the failures' included.
+    module.no_log_values.update(redact(p["user_settings"])[1])
+    if p["daemon_json"] is not None:
+        module.no_log_values.update(redact(p["daemon_json"]["settings"])[1])
     try:
         parse_version(p["min_version"])
         result = engine_info(DockerCli(module, docker_host=p["docker_host"]), p["min_version"])
@@ -268,16 +277,22 @@ def main() -> None:
         if wanted is not None:
             settings = engine_daemon_settings(result, wanted["settings"], wanted["builder_gc"], wanted["containerd_snapshotter"])
             overlay = daemon_json_overlay(settings, wanted["experimental"])
+            module.no_log_values.update(redact(settings)[1])
             result["daemon_json"] = dict(path=wanted["path"], settings=settings,
-                                         would_change=json_update_predicted(wanted["path"], DAEMON_JSON_POLICY, overlay))
+                                         **json_update_predicted(wanted["path"], DAEMON_JSON_POLICY, overlay))
+        # A user's file the write would refuse, or an unknown user, is reported here and refused by the write, for that
+        # user only: a build user's own files never stop the rest of the run.
         result["user_configs"] = {}
-        module.no_log_values.update(redact(p["user_settings"])[1])
         overlay = cli_config_overlay(p["user_settings"], True)
         for name in p["users"]:
-            owner = resolve_owner(name)
-            result["user_configs"][owner.name] = dict(
+            try:
+                owner = resolve_owner(name)
+            except BuildhostError as exc:
+                result["user_configs"][name] = dict(path=None, would_change=True, error=str(exc))
+                continue
+            result["user_configs"][name] = dict(
                 path=owner.docker_config_path,
-                would_change=json_update_predicted(owner.docker_config_path, cli_config_policy(owner), overlay))
+                **json_update_predicted(owner.docker_config_path, cli_config_policy(owner), overlay))
         result["files"] = {item["path"]: file_state(item["path"], item["content"], int(item["mode"], 8)) for item in p["files"]}
         result["timers"] = {name: timer_state(module, name) for name in p["timers"]}
     except BuildhostError as exc:

@@ -3,8 +3,10 @@ code in check mode), it never writes, it refuses what they refuse by the same wo
 settings that depend on the engine (builder.gc from the data root's size, the containerd image store)."""
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import time
 
 import pytest
 from ansible.module_utils import basic
@@ -87,16 +89,20 @@ def test_settings_that_depend_on_the_engine_are_decided_from_this_read(run_modul
     assert settings["builder"]["gc"] == {"enabled": True, "defaultKeepStorage": "1GB"}
 
 
-def test_a_malformed_daemon_json_fails_by_name_and_is_left_as_it_was(run_module, host, tmp_path):
+def test_a_malformed_daemon_json_is_reported_left_as_it_was_and_refused_by_the_write(run_module, host, tmp_path):
     path = tmp_path / "daemon.json"
     path.write_bytes(b'{"log-driver": "local",\n')
     before = path.read_bytes(), os.stat(path).st_mtime_ns
     result = predict(run_module, tmp_path)
-    assert result.failed and str(path) in result["msg"] and result["msg"].startswith("docker_host_state: ")
+    # The read does not fail (a broken file must not stop other tags' work); it sends the run to the write.
+    assert not result.failed and result["daemon_json"]["would_change"] is True
+    assert str(path) in result["daemon_json"]["error"]
+    refused = write_daemon_json(run_module, tmp_path, result["daemon_json"]["settings"])
+    assert refused.failed and str(path) in refused["msg"]
     assert (path.read_bytes(), os.stat(path).st_mtime_ns) == before
 
 
-def test_a_symlinked_docker_directory_is_refused_as_the_write_refuses_it(run_module, monkeypatch, host, tmp_path):
+def test_a_symlinked_docker_directory_is_refused_for_that_user_only(run_module, monkeypatch, host, tmp_path):
     # The build user (uid 4242) owns their home and points ~/.docker at a directory of root's.
     home = tmp_path / "home" / "mallory"
     home.mkdir()
@@ -105,10 +111,46 @@ def test_a_symlinked_docker_directory_is_refused_as_the_write_refuses_it(run_mod
     os.symlink(elsewhere, home / ".docker")
     os.lchown(home / ".docker", 4242, 4242)
     os.chown(home, 4242, 4242)
-    monkeypatch.setattr(f"{MODULE}.resolve_owner", lambda name: Owner(name, 4242, 4242, str(home)))
-    result = run_module("docker_host_state", dict(users=["mallory"]))
-    assert result.failed and ".docker" in result["msg"]
+    builder = Owner("builder", os.geteuid(), os.getegid(), str(tmp_path / "home" / "builder"))
+    monkeypatch.setattr(f"{MODULE}.resolve_owner",
+                        lambda name: Owner(name, 4242, 4242, str(home)) if name == "mallory" else builder)
+    result = run_module("docker_host_state", dict(users=["mallory", "builder"]))
+    assert not result.failed
+    assert result["user_configs"]["mallory"]["would_change"] is True and ".docker" in result["user_configs"]["mallory"]["error"]
+    assert "error" not in result["user_configs"]["builder"]
     assert list(elsewhere.iterdir()) == []
+
+
+def test_an_unknown_user_is_reported_for_the_write_to_refuse(run_module, monkeypatch, host, tmp_path):
+    from ansible_collections.multiarch.buildhost.plugins.module_utils._owner import resolve_owner
+    monkeypatch.setattr(f"{MODULE}.resolve_owner", resolve_owner)
+    result = run_module("docker_host_state", dict(users=["mbh-no-such-user"]))
+    assert not result.failed and result["user_configs"]["mbh-no-such-user"]["would_change"] is True
+    assert "does not exist" in result["user_configs"]["mbh-no-such-user"]["error"]
+
+
+def test_a_user_holding_a_lock_on_their_directory_does_not_stall_the_read(run_module, host, tmp_path):
+    docker_dir = tmp_path / "home" / "builder" / ".docker"
+    docker_dir.mkdir()
+    fd = os.open(docker_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        started = time.monotonic()
+        result = run_module("docker_host_state", dict(users=["builder"]))
+        assert time.monotonic() - started < 5
+        assert result["user_configs"]["builder"]["would_change"] is True and "error" not in result["user_configs"]["builder"]
+    finally:
+        os.close(fd)
+
+
+def test_a_password_in_daemon_settings_is_masked_and_so_is_one_in_a_failing_run(run_module, host, tmp_path):
+    proxy = "http://ci:mbh-daemon-Pa55@proxy.example:3128"
+    result = run_module("docker_host_state", dict(daemon_json=daemon_args(tmp_path / "daemon.json",
+                                                                          settings={"proxies": {"http-proxy": proxy}})))
+    assert not result.failed and "mbh-daemon-Pa55" not in json.dumps(result)
+    failing = run_module("docker_host_state", dict(min_version="not a version", users=["builder"],
+                                                   user_settings={"proxies": {"default": {"httpProxy": proxy}}}))
+    assert failing.failed and "mbh-daemon-Pa55" not in json.dumps(failing)
 
 
 def test_a_proxy_password_in_the_user_settings_reaches_neither_the_result_nor_the_journal(run_module, monkeypatch, host,
