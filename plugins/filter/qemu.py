@@ -5,20 +5,28 @@
 release range known to crash in image builds. It was a Jinja program in the role's task vars."""
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
-# QEMU's own version at the start of what `qemu-<arch> --version` reports ("10.0.6 (Debian 1:10.0.6+ds-0+deb13u2)").
-_LEADING_VERSION = re.compile(r"^[0-9][0-9.]*[0-9]")
+from ansible_collections.multiarch.buildhost.plugins.module_utils._version import UnparsableVersion, parse_version
 
 
 def _numbers(version: str, where: str) -> tuple[int, ...]:
-    match = _LEADING_VERSION.match(str(version))
-    if not match:
-        raise AnsibleFilterError(f"qemu_known_bad_findings: {where} is not a QEMU version: {version!r}")
-    return tuple(int(part) for part in match.group(0).split("."))
+    """QEMU's own version, from the start of what `qemu-<arch> --version` reports ("10.0.6 (Debian 1:10.0.6+ds-...)"),
+    read by the collection's one version parser."""
+    try:
+        return parse_version(str(version))
+    except UnparsableVersion:
+        raise AnsibleFilterError(f"qemu_known_bad_findings: {where} is not a QEMU version: {version!r}") from None
+
+
+def _is_version(version: Any) -> bool:
+    try:
+        parse_version(str(version))
+    except UnparsableVersion:
+        return False
+    return True
 
 
 def vetted_interpreters(binfmt: dict[str, Any]) -> list[dict[str, str]]:
@@ -28,7 +36,7 @@ def vetted_interpreters(binfmt: dict[str, Any]) -> list[dict[str, str]]:
     vetted = []
     for name in binfmt.get("requested_handlers") or []:
         version = versions.get(name)
-        if version and _LEADING_VERSION.match(str(version)):
+        if version and _is_version(version):
             vetted.append({"handler": name, "interpreter": (handlers.get(name) or {}).get("interpreter"),
                            "qemu_version": str(version)})
     return vetted
