@@ -117,6 +117,24 @@ def _disk_warnings(engine: dict, thresholds: dict) -> list[str]:
     return warnings
 
 
+def _emulation_warnings(emulation: dict) -> list[str]:
+    """QEMU in a known-bad range (the qemu_known_bad_findings filter's findings, an accepted entry aside), and canary
+    platforms with no pass for the QEMU now registered (qemu_host_state's canary plan: its due targets)."""
+    warnings = []
+    for finding in emulation.get("known_bad") or []:
+        if finding.get("affected") and not finding.get("accepted"):
+            interpreters = ", ".join(f"{item['interpreter'] or item['handler']} ({item['qemu_version']})"
+                                     for item in finding["affected"])
+            warnings.append(f"QEMU known-bad ({finding['id']}, {finding['introduced']} <= version < {finding['fixed']}):"
+                            f" {interpreters}; image builds crash: install another QEMU, or list {finding['id']} in"
+                            " qemu_known_bad_accept for a build your distribution patched")
+    for target in (emulation.get("canary") or {}).get("due") or []:
+        warnings.append(f"the QEMU canary has no pass for {target['platform']} with {target['interpreter']}"
+                        f" (QEMU {target['qemu_version']}): it failed, or setup-builders.yml has not run since QEMU or"
+                        " the handler changed")
+    return warnings
+
+
 def _thresholds(given: dict[str, Any] | None) -> dict[str, float]:
     """DEFAULT_THRESHOLDS with GIVEN's set values as numbers: `-e report_warn_free_bytes=...` arrives as a string,
     and an unset variable as None or '' (default(none) renders as '' on older ansible-core)."""
@@ -135,13 +153,15 @@ def _thresholds(given: dict[str, Any] | None) -> dict[str, float]:
 
 def report_warnings(readings: dict[str, Any], thresholds: dict[str, Any] | None = None) -> list[str]:
     """What stands against a host's builds, one sentence each: certificates near their end or past it, nodes that do
-    not answer, fleet nodes a builder runs without (their platforms fall back to QEMU), and a data root near full.
-    READINGS holds the host's certificates, builders, fleet plan, engine and the time ``now`` (ISO 8601)."""
+    not answer, fleet nodes a builder runs without (their platforms fall back to QEMU), a data root near full, a QEMU
+    known to crash and a canary with no pass for the QEMU now registered. READINGS holds the host's certificates,
+    builders, fleet plan, engine, emulation and the time ``now`` (ISO 8601)."""
     limits = _thresholds(thresholds)
     now = _moment(readings["now"]) if readings.get("now") else datetime.now(timezone.utc)
     return (_certificate_warnings(readings.get("certificates") or [], now, limits)
             + _builder_warnings(readings.get("builders") or [], readings.get("fleet_plan"))
-            + _disk_warnings(readings.get("engine") or {}, limits))
+            + _disk_warnings(readings.get("engine") or {}, limits)
+            + _emulation_warnings(readings.get("emulation") or {}))
 
 
 class FilterModule:

@@ -201,9 +201,15 @@ def converge(request: CanaryRequest, check_mode: bool, host: Any) -> dict:
     result["verdicts"] = verdicts
     failed = [item for item in verdicts if not passes(item, request.max_crash_percent)]
     if failed:
+        # A stamp says "passed with this QEMU". A forced run that fails takes it back, so the next run proves the QEMU
+        # again instead of trusting the old pass, and report.yml warns until one passes.
+        failed_platforms = {item["platform"] for item in failed}
+        withdrawn = [target["stamp"] for target in plan.due
+                     if target["platform"] in failed_platforms and remove_path(target["stamp"])]
         details = {key: value for key, value in result.items() if key != "warnings"}
+        details["removed"] = withdrawn
         raise CanaryFailed("\n".join(failure_message(item, request.suite) for item in failed),
-                           changed=bool(result["built"]), **details)
+                           changed=bool(result["built"] or withdrawn), **details)
     result["warnings"] = [tolerance_warning(item, request.suite, request.max_crash_percent)
                           for item in verdicts if item["failures"]]
     stamped = [target["stamp"] for target in plan.due

@@ -9,6 +9,7 @@ import jinja2
 import pytest
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.multiarch.buildhost.plugins.filter.qemu import qemu_known_bad_findings
 from ansible_collections.multiarch.buildhost.plugins.filter.report import markdown_cell, report_warnings
 
 TEMPLATES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "playbooks", "templates")
@@ -202,3 +203,24 @@ def test_thresholds_from_the_command_line_are_strings_and_unset_ones_are_empty()
         report_warnings(low_bytes, {"free_bytes": "lots"})
     with pytest.raises(AnsibleFilterError, match="unknown threshold"):
         report_warnings(low_bytes, {"free_gigabytes": 1})
+
+
+def test_a_known_bad_qemu_and_a_canary_without_a_pass_are_warned_and_an_accepted_entry_is_not():
+    binfmt = {"requested_handlers": ["qemu-aarch64", "qemu-riscv64"],
+              "handlers": {"qemu-aarch64": {"interpreter": "/usr/bin/qemu-aarch64-static"},
+                           "qemu-riscv64": {"interpreter": "/usr/bin/qemu-riscv64-static"}},
+              "qemu_versions": {"qemu-aarch64": "9.2.0 (Debian 1:9.2.0+ds-1)", "qemu-riscv64": "10.0.6"}}
+    known_bad = [{"id": "qemu-issue-1913", "introduced": "8.1.1", "fixed": "9.2.2", "summary": "ldconfig segfaults"}]
+    due = [{"platform": "linux/arm64", "interpreter": "/usr/bin/qemu-aarch64-static", "qemu_version": "9.2.0"}]
+    emulation = {"known_bad": qemu_known_bad_findings(binfmt, known_bad), "canary": {"due": due}}
+    assert report_warnings({"now": NOW, "emulation": emulation}) == [
+        "QEMU known-bad (qemu-issue-1913, 8.1.1 <= version < 9.2.2): /usr/bin/qemu-aarch64-static (9.2.0 (Debian"
+        " 1:9.2.0+ds-1)); image builds crash: install another QEMU, or list qemu-issue-1913 in qemu_known_bad_accept"
+        " for a build your distribution patched",
+        "the QEMU canary has no pass for linux/arm64 with /usr/bin/qemu-aarch64-static (QEMU 9.2.0): it failed, or"
+        " setup-builders.yml has not run since QEMU or the handler changed"]
+    accepted = {"known_bad": qemu_known_bad_findings(binfmt, known_bad, ["qemu-issue-1913"]), "canary": {"due": []}}
+    assert report_warnings({"now": NOW, "emulation": accepted}) == []
+    # A host whose QEMU is outside every range, with every canary platform passed: nothing to say.
+    fixed = dict(binfmt, qemu_versions={"qemu-aarch64": "9.2.2", "qemu-riscv64": "10.0.6"})
+    assert report_warnings({"now": NOW, "emulation": {"known_bad": qemu_known_bad_findings(fixed, known_bad)}}) == []

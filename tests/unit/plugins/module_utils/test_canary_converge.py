@@ -184,6 +184,20 @@ def test_a_failing_qemu_fails_with_the_roles_message_and_leaves_no_stamp(tmp_pat
     assert not any(os.path.exists(target["stamp"]) for target in details["targets"])
 
 
+def test_a_forced_run_that_fails_withdraws_the_failing_platforms_stamp_only(tmp_path):
+    first = run(tmp_path, FakeHost())
+    arm64, riscv64 = (target["stamp"] for target in first["targets"])
+    assert os.path.exists(arm64) and os.path.exists(riscv64)
+    crash = RunResult(-11, "", "qemu: uncaught target signal 11 (Segmentation fault) - core dumped\n")
+    with pytest.raises(CanaryFailed) as raised:
+        run(tmp_path, FakeHost({("arm64", "getconf"): [crash]}), force=True)
+    assert raised.value.details["removed"] == [arm64] and raised.value.details["changed"] is True
+    assert not os.path.exists(arm64) and os.path.exists(riscv64)
+    # The next plain run does not trust the old pass: arm64 is due again, riscv64 is not.
+    again = run(tmp_path, FakeHost(), check_mode=True)
+    assert [target["platform"] for target in again["due"]] == ["linux/arm64"]
+
+
 def test_crashes_within_the_share_pass_with_a_warning_and_the_stamp_counts_them(tmp_path):
     crash = RunResult(139, "", "Segmentation fault\n")
     host = FakeHost({("riscv64", "ldconfig"): [crash, RunResult(0, "", "")]})
