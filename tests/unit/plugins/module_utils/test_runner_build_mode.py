@@ -4,6 +4,7 @@ takes all of that back, whatever values it was written with."""
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 
 import pytest
@@ -176,8 +177,8 @@ def test_a_daemon_json_that_is_no_host_path_is_refused_before_anything_changes(d
 
 
 def test_a_shared_volume_at_the_same_path_is_refused_naming_both():
-    with pytest.raises(RunnerConfigError, match=r"/srv/x.json:/etc/docker/daemon.json, where the runner's build mode mounts"
-                                             rf" {DIND_MOUNT}"):
+    message = f"/srv/x.json:/etc/docker/daemon.json, where the runner's build mode mounts {DIND_MOUNT}"
+    with pytest.raises(RunnerConfigError, match=re.escape(message)):
         plan_dind(fixture(), {"multiarch-docker": {"build_mode": "dind"}}, DAEMON_JSON,
                   volumes=["/certs/client", "/srv/x.json:/etc/docker/daemon.json"])
     # The same volume, given both ways, is one mount.
