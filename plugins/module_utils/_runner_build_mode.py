@@ -6,7 +6,10 @@
 remote_buildkit: the jobs run unprivileged and build on a BuildKit daemon over mutual TLS; they get the client
 certificate read-only at /buildkit/client and three variables that say where the daemon is. dind: a privileged
 docker:dind service; a runner in this mode must keep nothing of remote_buildkit (its jobs are privileged again, and a
-client key in them would open the daemon to every project), whatever values those were written with.
+client key in them would open the daemon to every project), whatever values those were written with. Where the host
+holds a daemon.json for the dind services (the registry mirrors), a dind runner mounts it read-only at
+/etc/docker/daemon.json, and loses that mount when there is none; a remote_buildkit runner, whose jobs have no dind
+daemon, never has it (its volumes are set whole).
 """
 from __future__ import annotations
 
@@ -18,6 +21,9 @@ BUILD_MODES = ("dind", "remote_buildkit")
 # Where jobs find the client certificate, whatever the directory on the host (BUILDKIT_TLS_DIR).
 JOB_CLIENT_DIR = "/buildkit/client"
 BUILDKIT_VARIABLES = ("BUILDKIT_HOST", "BUILDKIT_TLS_DIR", "BUILDKIT_SERVERNAME")
+# Where the docker:dind service's dockerd reads its settings. GitLab Runner mounts [runners.docker] volumes into every
+# container of a job, its services too, which is how GitLab documents giving the dind service a registry mirror.
+DIND_DAEMON_CONFIG = "/etc/docker/daemon.json"
 
 
 class BuildModeError(BuildhostError):
@@ -27,6 +33,22 @@ class BuildModeError(BuildhostError):
 def buildkit_volume(client_dir: str) -> str:
     """The [runners.docker] volume that mounts CLIENT_DIR read-only where jobs look for the certificate."""
     return f"{client_dir}:{JOB_CLIENT_DIR}:ro"
+
+
+def dind_daemon_volume(host_file: str) -> str:
+    """The [runners.docker] volume that mounts HOST_FILE read-only where the dind service's dockerd reads daemon.json."""
+    return f"{host_file}:{DIND_DAEMON_CONFIG}:ro"
+
+
+def check_dind_daemon_config(daemon_config: Any) -> str | None:
+    """gitlab_runner_config's dind_daemon_config: None (leave the mount alone), "" (take it back) or the host file."""
+    if daemon_config is None or daemon_config == "":
+        return daemon_config
+    if (not isinstance(daemon_config, str) or not daemon_config.startswith("/") or ":" in daemon_config
+            or any(char.isspace() for char in daemon_config)):
+        raise BuildModeError(f"dind_daemon_config must be an absolute path on the host, without colons or spaces, not"
+                             f" {daemon_config!r}")
+    return daemon_config
 
 
 def volume_target(volume: str) -> str:
@@ -49,10 +71,14 @@ def _buildkit(where: str, buildkit: Any) -> dict:
     return {"host": host, "servername": servername, "client_dir": client_dir}
 
 
-def expand_build_mode(where: str, own: dict) -> dict:
+def expand_build_mode(where: str, own: dict, dind_daemon_config: str | None = None) -> dict:
     """OWN (one runner's settings, with build_mode and, for remote_buildkit, buildkit {host, servername, client_dir})
-    as settings without them: environment, docker, absent_environment and absent_volumes. What OWN itself sets stays;
-    the mode's variables come after the runner's own, so they win over entries of the same name."""
+    as settings without them: environment, docker, absent_environment, absent_volumes and mounts (volumes that must be
+    the only ones at their path in the job's container). What OWN itself sets stays; the mode's variables come after
+    the runner's own, so they win over entries of the same name.
+
+    DIND_DAEMON_CONFIG (checked by check_dind_daemon_config) is the host's daemon.json for dind services: a dind runner
+    mounts it at /etc/docker/daemon.json, and nothing else there; "" takes any mount there back; None leaves it."""
     mode = own.get("build_mode")
     settings = {key: value for key, value in own.items() if key not in ("build_mode", "buildkit")}
     if mode is None:
@@ -72,6 +98,12 @@ def expand_build_mode(where: str, own: dict) -> dict:
         own_targets = {volume_target(volume) for volume in docker.get("volumes") or []}
         absent_environment = [name for name in BUILDKIT_VARIABLES if name not in own_names]
         absent_volumes = [] if JOB_CLIENT_DIR in own_targets else [JOB_CLIENT_DIR]
+        if dind_daemon_config is not None and DIND_DAEMON_CONFIG not in own_targets:
+            # Nothing else at that path, whatever file it mounted: a moved file replaces the old mount (Docker refuses
+            # two at one path), and without a file the mount goes (Docker would make a directory of the missing file).
+            absent_volumes.append(DIND_DAEMON_CONFIG)
+            if dind_daemon_config:
+                settings["mounts"] = list(settings.get("mounts") or []) + [dind_daemon_volume(dind_daemon_config)]
         if absent_environment:
             settings["absent_environment"] = list(settings.get("absent_environment") or []) + absent_environment
         if absent_volumes:

@@ -13,7 +13,8 @@ from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import
 from ansible_collections.multiarch.buildhost.plugins.module_utils._json_merge import same_json
 from ansible_collections.multiarch.buildhost.plugins.module_utils._managed_file import Plan
 from ansible_collections.multiarch.buildhost.plugins.module_utils._redact import REDACTED, redact
-from ansible_collections.multiarch.buildhost.plugins.module_utils._runner_build_mode import expand_build_mode, volume_target
+from ansible_collections.multiarch.buildhost.plugins.module_utils._runner_build_mode import (
+    check_dind_daemon_config, expand_build_mode, volume_target)
 from ansible_collections.multiarch.buildhost.plugins.module_utils._safe_file import FileState
 
 # A real config.toml is a few KiB. tomlkit's parser slows down sharply on large strings (2 MB took 50 s), so anything
@@ -30,7 +31,9 @@ DOCKER_BOOLEAN_KEYS = frozenset({"disable_cache", "disable_entrypoint_overwrite"
 # What runner_settings may set for one runner; `docker` holds that runner's own [runners.docker] keys, `environment`
 # the job variables ([[runners]] environment, NAME=value) it must have; `absent_environment` the names of job
 # variables and `absent_volumes` the paths in the job's container it must not have; `build_mode` (with `buildkit` for
-# remote_buildkit) stands for the settings that mode needs (_runner_build_mode).
+# remote_buildkit) stands for the settings that mode needs (_runner_build_mode). That expansion may also give `mounts`,
+# volumes that must be the only ones at their path in the job's container (the dind services' daemon.json); only the
+# build mode gives them, runner_settings itself does not take the key.
 RUNNER_SETTING_KEYS = ("limit", "request_concurrency", "environment", "docker", "absent_environment", "absent_volumes",
                        "build_mode", "buildkit")
 # A job variable's name, and one as GitLab Runner reads it from `environment`: NAME=value.
@@ -258,7 +261,8 @@ def apply_settings(document, runners: list, settings: dict, per_runner: dict | N
         if absent_names:
             touched |= _remove_entries(runner, "environment", lambda entry: entry.split("=", 1)[0] in absent_names)
         # A volume O(volumes) ensures on this runner stays: the two would undo each other on every run.
-        ensured = set(ensured_volumes if id(runner) in selected else [])
+        mounts = list(own.get("mounts") or [])
+        ensured = set(ensured_volumes if id(runner) in selected else []) | set(mounts)
         absent_targets = set(own.get("absent_volumes") or [])
         if absent_targets and "docker" in runner:
             touched |= _remove_entries(runner["docker"], "volumes",
@@ -267,9 +271,9 @@ def apply_settings(document, runners: list, settings: dict, per_runner: dict | N
         shared_environment = (settings.get("environment") or []) if id(runner) in selected else []
         touched |= _apply_environment(runner, shared_environment + (own.get("environment") or []))
         if id(runner) in selected:
-            touched |= _apply_docker(runner, _docker_settings(settings, own.get("docker")), ensured_volumes)
+            touched |= _apply_docker(runner, _docker_settings(settings, own.get("docker")), _unique(ensured_volumes + mounts))
         else:
-            touched |= _apply_docker(runner, dict(own.get("docker") or {}), [])
+            touched |= _apply_docker(runner, dict(own.get("docker") or {}), mounts)
         if touched:
             changed.append(name)
     return changed
@@ -344,10 +348,14 @@ def _container_paths(where: str, paths: Any) -> list[str]:
     return list(paths)
 
 
-def check_runner_settings(runner_settings: Any) -> dict[str, dict]:
+def check_runner_settings(runner_settings: Any, dind_daemon_config: str | None = None,
+                          shared_volumes: list | None = None) -> dict[str, dict]:
     """runner_settings (name -> limit, request_concurrency, environment, docker, absent_environment, absent_volumes)
-    checked and typed, before anything is changed."""
+    checked and typed, before anything is changed. Each runner's build_mode is expanded (with DIND_DAEMON_CONFIG for
+    dind runners); a mount it gives that SHARED_VOLUMES (O(volumes)) would double with another volume at the same path
+    fails."""
     checked: dict[str, dict] = {}
+    dind_daemon_config = check_dind_daemon_config(dind_daemon_config)
     for name, own in (runner_settings or {}).items():
         where = f"runner_settings[{name!r}]"
         if not isinstance(own, dict):
@@ -356,7 +364,7 @@ def check_runner_settings(runner_settings: Any) -> dict[str, dict]:
         if unknown:
             raise RunnerConfigError(f"{where} has {', '.join(unknown)}, which this option does not set (it sets"
                                     f" {', '.join(RUNNER_SETTING_KEYS)}; other [runners.docker] keys go under docker)")
-        own = expand_build_mode(where, own)
+        own = expand_build_mode(where, own, dind_daemon_config)
         entry: dict[str, Any] = {}
         # limit 0 is GitLab Runner's "no limit"; request_concurrency below 1 would never ask for a job.
         if own.get("limit") is not None:
@@ -378,6 +386,14 @@ def check_runner_settings(runner_settings: Any) -> dict[str, dict]:
             both = sorted(v for v in wanted if volume_target(str(v)) in entry["absent_volumes"])
             if both:
                 raise RunnerConfigError(f"{where} asks both to mount {', '.join(both)} and to mount nothing there")
+        if own.get("mounts"):
+            entry["mounts"] = list(own["mounts"])
+            targets = {volume_target(mount): mount for mount in entry["mounts"]}
+            doubled = sorted(str(v) for v in shared_volumes or [] if targets.get(volume_target(str(v)), v) != v)
+            if doubled:
+                raise RunnerConfigError(f"{where}: volumes has {', '.join(doubled)}, where the runner's build mode mounts"
+                                        f" {', '.join(targets[volume_target(v)] for v in doubled)}; Docker refuses two"
+                                        " mounts at one path")
         checked[str(name)] = entry
     return checked
 
@@ -470,7 +486,8 @@ def plan_runner_update(path: str, before: FileState, settings: dict) -> Plan[Run
     shown_before, secrets = redact(document)
     tokens = check_runner_tokens(settings.get("runner_tokens"))
     secrets |= set(tokens.values())
-    per_runner = check_runner_settings(settings.get("runner_settings"))
+    per_runner = check_runner_settings(settings.get("runner_settings"), settings.get("dind_daemon_config"),
+                                       settings.get("volumes"))
     if settings.get("docker"):
         settings = dict(settings, docker=check_docker_settings("docker", settings["docker"]))
     if settings.get("environment"):

@@ -97,6 +97,8 @@ options:
         after the runner's own C(environment). V(dind) takes all of that back, whatever values it was written with, except
         what the runner's own C(environment) or C(docker.volumes) gives. Without C(build_mode) neither happens.
       - C(buildkit) is a dictionary of C(host), C(servername) and C(client_dir), for V(remote_buildkit) only.
+      - A V(dind) runner also gets or loses the daemon.json of its C(docker:dind) services, as O(dind_daemon_config)
+        says.
       - C(network_mtu) sets the MTU of the network GitLab Runner creates for each job when the C(FF_NETWORK_PER_BUILD)
         feature flag is on. It must match the path to the outside (GitLab's hosted runners use V(1360)); with
         Docker-in-Docker the inner daemon must be started with the same C(--mtu) too (the C(docker:dind) service's
@@ -104,6 +106,22 @@ options:
       - A name the file does not hold fails the task.
     type: dict
     default: {}
+  dind_daemon_config:
+    description:
+      - A file on the host that holds the C(daemon.json) of the C(docker:dind) services, for example their registry
+        mirrors (C(registry-mirrors)). Each runner whose O(runner_settings) C(build_mode) is V(dind) mounts
+        it read-only at C(/etc/docker/daemon.json) (C(FILE:/etc/docker/daemon.json:ro) in C([runners.docker] volumes)).
+        GitLab Runner mounts those volumes into every container of a job, its services too, so the service's dockerd
+        reads it when it starts; the job's own C(services:) stay as they are.
+      - It is the only volume at that path. A mount of another file there is replaced, and an empty string takes the
+        mount back, whatever file it mounted. A runner whose own C(docker.volumes) mounts something at that path keeps
+        its own.
+      - A V(remote_buildkit) runner never gets it, as its jobs have no Docker daemon. Runners without a C(build_mode)
+        are left as they are. Unset (the default), no runner's mount at that path is touched.
+      - The file must exist before a job starts, otherwise Docker makes an empty directory in its place. Write it before
+        this task, and remove it only after the mount is taken back.
+    type: path
+    version_added: 0.3.0
   runner_tokens:
     description:
       - The authentication token (V(glrt-...)) each named runner must have, by runner name. Where the file holds
@@ -145,6 +163,12 @@ EXAMPLES = r"""
     allowed_privileged_services: ["docker:*-dind", "docker.io/library/docker:*-dind"]
     allowed_privileged_images: ["docker:*-dind"]
     concurrent: 4
+
+- name: Give the dind runners' docker:dind services the registry mirrors in a daemon.json on the host
+  multiarch.buildhost.gitlab_runner_config:
+    dind_daemon_config: /etc/multiarch-buildhost/dind-daemon.json
+    runner_settings:
+      build-01-multiarch: {build_mode: dind}
 
 - name: One runner's limits and MTU, a reset token, and a retired runner removed
   multiarch.buildhost.gitlab_runner_config:
@@ -220,6 +244,7 @@ def main() -> None:
             docker=dict(type="dict", default={}),
             environment=dict(type="list", elements="str", default=[], no_log=True),
             runner_settings=dict(type="dict", default={}),
+            dind_daemon_config=dict(type="path"),
             runner_tokens=dict(type="dict", default={}, no_log=True),
             absent_runners=dict(type="list", elements="str", default=[]),
             concurrent=dict(type="int"),

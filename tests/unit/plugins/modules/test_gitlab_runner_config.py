@@ -259,3 +259,58 @@ def test_a_null_docker_value_fails_clearly_instead_of_a_traceback(run_module, tm
     before = path.read_bytes()
     result = run_module("gitlab_runner_config", {"path": str(path), "docker": {"dns": None}})
     assert result.failed and "is null" in result["msg"] and path.read_bytes() == before
+
+
+# Issue 28: dind_daemon_config, the daemon.json of the docker:dind services (the registry mirrors), through the module.
+DIND_DAEMON_JSON = "/etc/multiarch-buildhost/dind-daemon.json"
+DIND_DAEMON_MOUNT = f"{DIND_DAEMON_JSON}:/etc/docker/daemon.json:ro"
+BUILDKIT_SETTINGS = {"build_mode": "remote_buildkit", "buildkit": {
+    "host": "tcp://runner-01:1240", "servername": "runner-01", "client_dir": "/etc/multiarch-buildhost/buildkit/domains/ci/client"}}
+MIXED_MODES = {"multiarch-docker": {"build_mode": "dind"}, "docker-without-table": BUILDKIT_SETTINGS}
+
+
+def test_dind_daemon_config_reaches_the_dind_runner_only_and_settles(run_module, config):
+    args = dict(DIND, path=str(config), dind_daemon_config=DIND_DAEMON_JSON, runner_settings=MIXED_MODES)
+    result = run_module("gitlab_runner_config", args)
+    assert result["changed"] is True and not result.failed
+    runners = runners_by_name(config)
+    assert runners["multiarch-docker"]["docker"]["volumes"] == ["/cache", "/certs/client", DIND_DAEMON_MOUNT]
+    assert DIND_DAEMON_MOUNT not in runners["docker-without-table"]["docker"]["volumes"]
+    assert not any("/etc/docker/daemon.json" in v for v in runners["docker-without-table"]["docker"]["volumes"])
+    once = config.read_bytes()
+    again = run_module("gitlab_runner_config", args)
+    assert again["changed"] is False and again["changed_runners"] == [] and config.read_bytes() == once
+
+
+def test_dind_daemon_config_in_check_mode_predicts_the_mount_and_its_removal_and_writes_nothing(run_module, config):
+    args = dict(DIND, path=str(config), runner_settings=MIXED_MODES)
+    before = config.read_bytes()
+    predicted = run_module("gitlab_runner_config", dict(args, dind_daemon_config=DIND_DAEMON_JSON), check_mode=True, diff=True)
+    assert predicted["changed"] is True and config.read_bytes() == before
+    assert DIND_DAEMON_MOUNT in predicted["diff"]["after"] and DIND_DAEMON_MOUNT not in predicted["diff"]["before"]
+    run_module("gitlab_runner_config", dict(args, dind_daemon_config=DIND_DAEMON_JSON))
+    mounted = config.read_bytes()
+    # Settled: check mode says so too.
+    assert run_module("gitlab_runner_config", dict(args, dind_daemon_config=DIND_DAEMON_JSON), check_mode=True)["changed"] is False
+    taken_back = run_module("gitlab_runner_config", dict(args, dind_daemon_config=""), check_mode=True, diff=True)
+    assert taken_back["changed"] is True and taken_back["changed_runners"] == ["multiarch-docker"]
+    assert DIND_DAEMON_MOUNT in taken_back["diff"]["before"] and DIND_DAEMON_MOUNT not in taken_back["diff"]["after"]
+    assert config.read_bytes() == mounted
+
+
+def test_no_mirrors_takes_the_mount_back_and_settles(run_module, config):
+    args = dict(DIND, path=str(config), runner_settings=MIXED_MODES)
+    run_module("gitlab_runner_config", dict(args, dind_daemon_config=DIND_DAEMON_JSON))
+    result = run_module("gitlab_runner_config", dict(args, dind_daemon_config=""))
+    assert result["changed"] is True and result["changed_runners"] == ["multiarch-docker"]
+    assert runners_by_name(config)["multiarch-docker"]["docker"]["volumes"] == ["/cache", "/certs/client"]
+    assert "/etc/docker/daemon.json" not in config.read_text()
+    assert run_module("gitlab_runner_config", dict(args, dind_daemon_config=""))["changed"] is False
+
+
+def test_a_dind_daemon_config_that_is_no_host_path_fails_and_leaves_the_file(run_module, config):
+    before = config.read_bytes()
+    result = run_module("gitlab_runner_config", dict(DIND, path=str(config), dind_daemon_config="/a:/etc/docker/daemon.json",
+                                                     runner_settings=MIXED_MODES))
+    assert result.failed and "dind_daemon_config must be an absolute path on the host" in result["msg"]
+    assert config.read_bytes() == before
