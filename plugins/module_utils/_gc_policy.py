@@ -41,7 +41,7 @@ def inode_cap_bytes(inodes: Any, block_size: Any, keep_inode_fraction: Any) -> i
     fraction = float(keep_inode_fraction)
     if fraction == 0:
         return None
-    if not fraction > 0:
+    if fraction < 0:
         raise ValueError("keep_inode_fraction must not be below 0 (0 turns the inode term off)")
     return int(int(inodes) * int(block_size) * fraction)
 
@@ -59,7 +59,7 @@ def keep_storage_bytes(keep_storage: Any, data_root_size: Any, keep_fraction: An
             inode_cap = inode_cap_bytes(inodes, block_size, keep_inode_fraction)
             return keep if inode_cap is None else min(keep, inode_cap)
         return int(fallback)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: inf
         raise BuildhostError(f"the GC policy needs numbers: keep_storage={keep_storage!r}, keep_fraction={keep_fraction!r}, "
                              f"keep_inode_fraction={keep_inode_fraction!r}, keep_storage_fallback={fallback!r} "
                              f"({exc})") from None

@@ -76,7 +76,7 @@ def test_the_fallback_applies_when_the_size_is_unknown_whatever_the_inodes():
     assert keep_storage_bytes(None, None, 0.1, 7, 8192, 4096, 0.5) == 7
 
 
-@pytest.mark.parametrize("fraction", [-0.5, "half"])
+@pytest.mark.parametrize("fraction", [-0.5, "half", "nan", "inf"])
 def test_an_inode_fraction_below_zero_or_not_a_number_is_refused_by_name(fraction):
     with pytest.raises(BuildhostError, match=f"keep_inode_fraction={fraction!r}"):
         keep_storage_bytes(None, 512 * MIB, 0.1, 7, 8192, 4096, fraction)
