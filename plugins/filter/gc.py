@@ -10,13 +10,20 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
-from ansible_collections.multiarch.buildhost.plugins.module_utils._gc_policy import keep_storage_bytes
+from ansible_collections.multiarch.buildhost.plugins.module_utils._gc_policy import (
+    KEEP_FRACTION,
+    KEEP_INODE_FRACTION,
+    KEEP_STORAGE_FALLBACK,
+    keep_storage_bytes,
+)
 
 
-def gc_keep_bytes(data_root_size: Any, keep_storage: Any = None, keep_fraction: Any = 0.1,
-                  keep_storage_fallback: Any = 10_000_000_000) -> int:
+def gc_keep_bytes(data_root_size: Any, keep_storage: Any = None, keep_fraction: Any = KEEP_FRACTION,
+                  keep_storage_fallback: Any = KEEP_STORAGE_FALLBACK, inodes: Any = None, block_size: Any = None,
+                  keep_inode_fraction: Any = KEEP_INODE_FRACTION) -> int:
     try:
-        return keep_storage_bytes(keep_storage, data_root_size, keep_fraction, keep_storage_fallback)
+        return keep_storage_bytes(keep_storage, data_root_size, keep_fraction, keep_storage_fallback, inodes, block_size,
+                                  keep_inode_fraction)
     except BuildhostError as exc:
         raise AnsibleFilterError(f"gc_keep_bytes: {exc}") from None
 

@@ -46,9 +46,12 @@ def daemon_json_overlay(settings: dict[str, Any] | None, experimental: bool | No
 
 def engine_daemon_settings(engine: dict[str, Any], settings: dict[str, Any] | None, builder_gc: dict[str, Any] | None,
                            containerd_snapshotter: bool) -> dict[str, Any]:
-    """daemon.json's settings for ENGINE (as engine_info read it): builder.gc sized from its data root, then SETTINGS
-    (a key set there wins), then the containerd image store when wanted and the engine knows the feature flag."""
-    merged = deep_merge(builder_gc_settings(builder_gc, engine.get("data_root_size_bytes")), settings or {})
+    """daemon.json's settings for ENGINE (as engine_info read it): builder.gc sized from its data root (its size, inodes
+    and block size), then SETTINGS (a key set there wins), then the containerd image store when wanted and the engine
+    knows the feature flag."""
+    gc = builder_gc_settings(builder_gc, engine.get("data_root_size_bytes"), engine.get("data_root_inodes"),
+                             engine.get("data_root_block_size"))
+    merged = deep_merge(gc, settings or {})
     if containerd_snapshotter and engine.get("supports_containerd_snapshotter"):
         merged = deep_merge(merged, {"features": {"containerd-snapshotter": True}})
     return merged

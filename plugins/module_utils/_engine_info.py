@@ -21,19 +21,25 @@ def uses_containerd_image_store(info: dict[str, Any]) -> bool:
     return any(pair[:2] == ["driver-type", CONTAINERD_SNAPSHOTTER] for pair in info.get("DriverStatus") or [])
 
 
+DATA_ROOT_SPACE_KEYS = ("data_root_size_bytes", "data_root_free_bytes", "data_root_inodes", "data_root_free_inodes",
+                        "data_root_block_size")
+
+
 def data_root_space(data_root: str | None) -> dict[str, int | None]:
-    """The size, the bytes free to unprivileged writers and the free inodes of the filesystem that holds Docker's data
-    (and so BuildKit's cache), when it is local; None each otherwise."""
-    space: dict[str, int | None] = {"data_root_size_bytes": None, "data_root_free_bytes": None, "data_root_free_inodes": None}
+    """The size, the bytes free to unprivileged writers, the inodes (all and free) and the block size of the filesystem
+    that holds Docker's data (and so BuildKit's cache), when it is local; None each otherwise. The GC policy
+    (_gc_policy) sizes the cache from the size, the inodes and the block size."""
+    space: dict[str, int | None] = dict.fromkeys(DATA_ROOT_SPACE_KEYS)
     if not data_root:
         return space
     try:
         fs = os.statvfs(data_root)
     except OSError:
         return space  # a remote daemon (DOCKER_HOST=tcp://...) keeps its data elsewhere
-    # f_files is 0 where the filesystem has no fixed inode count (btrfs): no inode figure then.
+    # f_files is 0 where the filesystem has no fixed inode count (btrfs): no inode figures then.
     return {"data_root_size_bytes": fs.f_blocks * fs.f_frsize, "data_root_free_bytes": fs.f_bavail * fs.f_frsize,
-            "data_root_free_inodes": fs.f_favail if fs.f_files else None}
+            "data_root_inodes": fs.f_files or None, "data_root_free_inodes": fs.f_favail if fs.f_files else None,
+            "data_root_block_size": fs.f_frsize}
 
 
 def engine_package(module: Any) -> dict[str, str] | None:
@@ -128,7 +134,7 @@ def engine_info(cli: DockerCli, min_version: str) -> dict[str, Any]:
     result: dict[str, Any] = {
         "installed": False, "running": False, "client_version": None, "server_version": None, "api_version": None,
         "experimental": None, "buildx_version": None, "containerd_snapshotter": None, "meets_min_version": False, "supports_containerd_snapshotter": False,
-        "data_root": None, "data_root_size_bytes": None, "data_root_free_bytes": None, "data_root_free_inodes": None,
+        "data_root": None, **dict.fromkeys(DATA_ROOT_SPACE_KEYS),
         "engine_package": None,
         "min_version": min_version, "source": None, "error": None, "service_enabled": None,
         "service_drop_ins": None, "docker_group_members": docker_group_members(),

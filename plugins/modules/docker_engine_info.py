@@ -116,10 +116,25 @@ data_root_free_bytes:
   returned: always
   type: int
   version_added: 0.3.0
+data_root_inodes:
+  description:
+    - The inodes of the filesystem that holds RV(data_root), free or not (C(statvfs)'s C(f_files)). The GC policy caps
+      the build cache at a share of them, counted as one block each. V(null) when RV(data_root_size_bytes) is, or where
+      the filesystem has no fixed inode count (btrfs).
+  returned: always
+  type: int
+  version_added: 0.3.0
 data_root_free_inodes:
   description:
     - The free inodes of that filesystem, which a cache of many small files runs out of before its bytes. V(null) when
       RV(data_root_size_bytes) is, or where the filesystem has no fixed inode count (btrfs).
+  returned: always
+  type: int
+  version_added: 0.3.0
+data_root_block_size:
+  description:
+    - The block size in bytes of that filesystem (C(statvfs)'s C(f_frsize)), the least a file with data holds. V(null)
+      when RV(data_root_size_bytes) is.
   returned: always
   type: int
   version_added: 0.3.0

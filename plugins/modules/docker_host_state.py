@@ -61,8 +61,9 @@ options:
         description:
           - The build-cache GC policy for the engine's own BuildKit, written under C(builder.gc) beneath O(daemon_json.settings)
             (a key set there wins).
-          - V(keep_storage) bytes when set; else V(keep_fraction) of the filesystem that holds Docker's data; else,
-            when that size cannot be read (no engine yet), V(keep_storage_fallback) bytes.
+          - V(keep_storage) bytes when set; else V(keep_fraction) of the filesystem that holds Docker's data, but no
+            more than V(keep_inode_fraction) of its inodes counted as one block each; else, when that size cannot be
+            read (no engine yet), V(keep_storage_fallback) bytes.
         type: dict
         suboptions:
           enabled:
@@ -76,6 +77,21 @@ options:
             description: The share of the data root's filesystem to keep, when O(daemon_json.builder_gc.keep_storage) is unset.
             type: float
             default: 0.1
+          keep_inode_fraction:
+            description:
+              - The share of the data root's inodes the cache may fill, when O(daemon_json.builder_gc.keep_storage) is
+                unset. BuildKit collects by bytes only, so the cap is at most this share of the inodes times the block
+                size (RV(multiarch.buildhost.docker_engine_info#module:data_root_inodes) x
+                RV(multiarch.buildhost.docker_engine_info#module:data_root_block_size)), since a file with data holds at
+                least one block.
+              - The default does not bind on an ext4 made with the defaults of C(mkfs.ext4) (one inode per 16 KiB; 0.5
+                of its inodes in 4 KiB blocks is 12.5 % of its size), only where inodes are scarcer.
+              - Left out where the filesystem has no fixed inode count (btrfs). V(0) leaves it out too.
+              - Not a bound for what holds no block (empty files, short symbolic links, ext4 inline data), nor for
+                dockerd's classic store (overlay2 without the containerd image store), which sizes its build cache by
+                apparent bytes.
+            type: float
+            default: 0.5
           keep_storage_fallback:
             description: Bytes to keep when the data root's size cannot be read.
             type: int
@@ -247,6 +263,7 @@ def main() -> None:
                     enabled=dict(type="bool", default=False),
                     keep_storage=dict(type="int"),
                     keep_fraction=dict(type="float", default=0.1),
+                    keep_inode_fraction=dict(type="float", default=0.5),
                     keep_storage_fallback=dict(type="int", default=10_000_000_000),
                 )),
                 containerd_snapshotter=dict(type="bool", default=False),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import grp
+import os
 
 
 def test_reads_the_running_lab_engine(run_module):
@@ -15,6 +16,9 @@ def test_reads_the_running_lab_engine(run_module):
     assert result["source"] == "api"
     assert result["service_enabled"] is None, "the lab has no systemd: unknown, not false"
     assert result["data_root"] == "/var/lib/docker" and result["data_root_size_bytes"] > 10 * 1024 ** 3
+    # What the GC policy's inode term reads (the lab's data root is on ext4, which has a fixed inode count).
+    fs = os.statvfs("/var/lib/docker")
+    assert (result["data_root_inodes"], result["data_root_block_size"]) == (fs.f_files, fs.f_frsize) and fs.f_files > 0
     try:
         members = sorted(grp.getgrnam("docker").gr_mem)
     except KeyError:

@@ -84,6 +84,12 @@ def test_settings_that_depend_on_the_engine_are_decided_from_this_read(run_modul
     host.update(supports_containerd_snapshotter=False, data_root_size_bytes=None)  # Docker 23, size unread
     settings = predict(run_module, tmp_path, builder_gc=dict(GC, keep_storage_fallback=42))["daemon_json"]["settings"]
     assert settings == {"builder": {"gc": {"enabled": True, "defaultKeepStorage": "42"}}, "log-driver": "local"}
+    # A data root with few inodes (mkfs.ext4 -N 8192 on 512 MiB): half its inodes in 4 KiB blocks, not a tenth.
+    host.update(data_root_size_bytes=512 * 1024 * 1024, data_root_inodes=8192, data_root_block_size=4096)
+    settings = predict(run_module, tmp_path)["daemon_json"]["settings"]
+    assert settings["builder"]["gc"] == {"enabled": True, "defaultKeepStorage": str(16 * 1024 * 1024)}
+    settings = predict(run_module, tmp_path, builder_gc=dict(GC, keep_inode_fraction=0))["daemon_json"]["settings"]
+    assert settings["builder"]["gc"] == {"enabled": True, "defaultKeepStorage": str(512 * 1024 * 1024 // 10)}
     # The user's own builder.gc wins over the shared policy.
     settings = predict(run_module, tmp_path, settings={"builder": {"gc": {"defaultKeepStorage": "1GB"}}})["daemon_json"]["settings"]
     assert settings["builder"]["gc"] == {"enabled": True, "defaultKeepStorage": "1GB"}
