@@ -27,6 +27,9 @@ attributes:
     details: Predicts which digests would be signed; with O(public_key) it verifies them first.
   diff_mode:
     support: none
+  idempotent:
+    support: partial
+    details: Only with O(public_key), against which already signed digests verify; without it every run signs again.
 options:
   image:
     description: The pushed image, by tag or digest, for example V(registry.example.com/team/app:1.2).
