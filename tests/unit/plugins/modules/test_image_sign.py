@@ -7,7 +7,9 @@ from ansible_collections.multiarch.buildhost.plugins.module_utils._imagetools im
 from ansible_collections.multiarch.buildhost.plugins.modules.image_sign import signing_targets
 from ansible_collections.multiarch.buildhost.plugins.modules.image_verify_info import unverified
 
-A, B, ATT = ("sha256:" + c * 64 for c in "abd")
+A = "sha256:" + "a" * 64
+B = "sha256:" + "b" * 64
+ATT = "sha256:" + "d" * 64
 INDEX = describe_index(json.dumps({"manifests": [
     {"digest": A, "platform": {"os": "linux", "architecture": "amd64"}},
     {"digest": B, "platform": {"os": "linux", "architecture": "arm64"}},
