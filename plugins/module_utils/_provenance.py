@@ -75,6 +75,24 @@ def provenance_by_platform(document: Any, platforms: list[str]) -> dict[str, Any
     return {platform: entry.get("SLSA") for platform, entry in document.items() if isinstance(entry, dict)}
 
 
+def is_single_image(raw: str) -> bool:
+    """Whether RAW is one image manifest (a config and layers) rather than an index of them."""
+    document = load_json_object(raw, "the registry's manifest")
+    return "manifests" not in document and "config" in document
+
+
+def read_image_platform(cli: DockerCli, reference: str) -> str:
+    """The platform of a single image manifest, from its config (an index names its platforms itself)."""
+    out = cli.checked(["buildx", "imagetools", "inspect", reference, "--format", "{{json .Image}}"])
+    try:
+        config = json.loads(out)
+    except ValueError as exc:
+        raise DockerCliError(f"docker buildx imagetools inspect {reference} printed no JSON image config: {out[:200]!r}") from exc
+    if not isinstance(config, dict) or not config.get("architecture"):
+        raise DockerCliError(f"the image config of {reference} names no architecture: {out[:200]!r}")
+    return format_platform({key: config.get(key) for key in ("os", "architecture", "variant")})
+
+
 def read_provenance(cli: DockerCli, reference: str, platforms: list[str]) -> dict[str, Any]:
     out = cli.checked(["buildx", "imagetools", "inspect", reference, "--format", "{{json .Provenance}}"])
     try:

@@ -15,7 +15,8 @@ description:
   - Per platform, reads the SLSA provenance that BuildKit attached (C(--attest type=provenance)) back with
     C(docker buildx imagetools inspect), giving the builder, the materials (base images by digest) and the build
     arguments, masked as the collection masks secrets.
-  - Attestation manifests (platform C(unknown/unknown)) are never reported as platforms.
+  - Attestation manifests (platform C(unknown/unknown)) are never reported as platforms. A single image manifest
+    (no index) is reported as its one platform, read from its config.
   - A digest that does not verify (unsigned, signed with another key, an index rebuilt around a new platform
     manifest) is reported with RV(platforms[].signature.verified=false) and cosign's reason, not as a failure,
     unless O(require_signature) is set.
@@ -76,7 +77,8 @@ verified:
   returned: always
   type: bool
 platforms:
-  description: One entry per image manifest of the index, attestation manifests left out.
+  description: One entry per image manifest of the index, attestation manifests left out (the image itself when
+    O(image) is a single manifest).
   returned: always
   type: list
   elements: dict
@@ -130,7 +132,7 @@ from ansible_collections.multiarch.buildhost.plugins.module_utils._imagetools im
 from ansible_collections.multiarch.buildhost.plugins.module_utils._owner import resolve_owner
 from ansible_collections.multiarch.buildhost.plugins.module_utils._platform import ATTESTATION_PLATFORM
 from ansible_collections.multiarch.buildhost.plugins.module_utils._provenance import (
-    attested_digests, describe_provenance, read_provenance)
+    attested_digests, describe_provenance, is_single_image, read_image_platform, read_provenance)
 
 
 def unverified(result: dict) -> list[str]:
@@ -164,6 +166,9 @@ def main() -> None:
             raise CosignError(f"the registry has no such image: {exc}") from exc
         index = describe_index(raw)
         images = [m for m in index["manifests"] if m["platform"] != ATTESTATION_PLATFORM]
+        if is_single_image(raw):  # one image, not an index: it is its own only platform
+            images = [{"platform": read_image_platform(cli, digest_reference(image, index["digest"])),
+                       "digest": index["digest"]}]
         attested = attested_digests(raw)
         provenance = read_provenance(cli, digest_reference(image, index["digest"]), [m["platform"] for m in images]) \
             if attested else {}
@@ -176,9 +181,13 @@ def main() -> None:
             fingerprint = key_fingerprint(read_public_key(params["public_key"]))
             cosign = Cosign(binary, owner=owner, allow_http_registry=params["allow_http_registry"])
 
+            verdicts: dict[str, dict] = {}
+
             def check(digest: str) -> dict:
-                return dict(cosign.verify(digest_reference(image, digest), params["public_key"]),
-                            key_fingerprint=fingerprint)
+                if digest not in verdicts:  # a single image is both the index and its only platform
+                    verdicts[digest] = dict(cosign.verify(digest_reference(image, digest), params["public_key"]),
+                                            key_fingerprint=fingerprint)
+                return dict(verdicts[digest])
 
         platforms = []
         for manifest in images:

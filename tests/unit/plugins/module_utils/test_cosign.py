@@ -11,7 +11,7 @@ from ansible_collections.multiarch.buildhost.plugins.module_utils import _cosign
 from ansible_collections.multiarch.buildhost.plugins.module_utils._cosign import (
     Cosign, CosignError, cosign_reason, digest_reference, key_fingerprint, repository_of, verdict)
 from ansible_collections.multiarch.buildhost.plugins.module_utils._provenance import (
-    attested_digests, describe_provenance, provenance_by_platform)
+    attested_digests, describe_provenance, is_single_image, provenance_by_platform)
 
 DIGEST = "sha256:" + "a" * 64
 OTHER = "sha256:" + "b" * 64
@@ -132,3 +132,8 @@ def test_provenance_of_an_index_is_per_platform_and_of_a_single_image_its_own():
                                   ["linux/amd64", "linux/arm64"]) == {"linux/amd64": {"a": 1}, "linux/arm64": {"b": 2}}
     assert provenance_by_platform({"SLSA": {"a": 1}}, ["linux/amd64"]) == {"linux/amd64": {"a": 1}}
     assert provenance_by_platform(None, []) == {}
+
+
+def test_a_single_image_manifest_is_told_from_an_index():
+    assert not is_single_image(INDEX)
+    assert is_single_image(json.dumps({"schemaVersion": 2, "config": {"digest": DIGEST}, "layers": []}))
