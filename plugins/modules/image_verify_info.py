@@ -72,6 +72,10 @@ signature:
   description: The index's own signature, shaped as RV(platforms[].signature); null without O(public_key).
   returned: always
   type: dict
+provenance_error:
+  description: Why the provenance of an index with attestations could not be read; null when it was, or when none.
+  returned: always
+  type: str
 verified:
   description: Whether the index and every platform verified against O(public_key); false without it.
   returned: always
@@ -126,7 +130,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.multiarch.buildhost.plugins.module_utils._cosign import (
     Cosign, CosignError, digest_reference, key_fingerprint, read_public_key)
-from ansible_collections.multiarch.buildhost.plugins.module_utils._docker_cli import user_client_argument_spec, user_docker_cli
+from ansible_collections.multiarch.buildhost.plugins.module_utils._docker_cli import (
+    DockerCliError, user_client_argument_spec, user_docker_cli)
 from ansible_collections.multiarch.buildhost.plugins.module_utils._errors import BuildhostError
 from ansible_collections.multiarch.buildhost.plugins.module_utils._imagetools import ImageNotFound, describe_index, inspect_raw
 from ansible_collections.multiarch.buildhost.plugins.module_utils._owner import resolve_owner
@@ -170,8 +175,14 @@ def main() -> None:
             images = [{"platform": read_image_platform(cli, digest_reference(image, index["digest"])),
                        "digest": index["digest"]}]
         attested = attested_digests(raw)
-        provenance = read_provenance(cli, digest_reference(image, index["digest"]), [m["platform"] for m in images]) \
-            if attested else {}
+        provenance, provenance_error = {}, None
+        if attested:
+            # Provenance that cannot be read (a tampered or foreign attestation) is reported, not a failure: the
+            # signatures are still checked.
+            try:
+                provenance = read_provenance(cli, digest_reference(image, index["digest"]), [m["platform"] for m in images])
+            except DockerCliError as exc:
+                provenance_error = str(exc)
 
         check = None
         if params["public_key"]:
@@ -197,7 +208,7 @@ def main() -> None:
             entry["signature"] = check(manifest["digest"]) if check else None
             platforms.append(entry)
         result = {"digest": index["digest"], "signature": check(index["digest"]) if check else None,
-                  "platforms": platforms}
+                  "platforms": platforms, "provenance_error": provenance_error}
         result["verified"] = bool(check) and not unverified(result)
     except BuildhostError as exc:
         module.fail_json(msg=f"image_verify_info: {image}: {exc}")

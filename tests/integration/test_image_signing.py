@@ -138,6 +138,7 @@ def test_a_signed_image_verifies_per_platform_with_its_provenance(lab, run_modul
     result = verify(run_module, lab, require=True)
     assert not result.failed, result.get("msg")
     assert result["verified"] and result["digest"] == digest and result["signature"]["verified"]
+    assert result["provenance_error"] is None
     assert [p["platform"] for p in result["platforms"]] == PLATFORMS  # no unknown/unknown
     base_digest = lab.base.split("@")[1]
     for entry in result["platforms"]:
