@@ -43,6 +43,7 @@ lab: venv  ## Docker engine, test-host images, local registry, ansible-test offl
 	tests/lab/rootfs.sh
 	tests/lab/registry.sh up
 	tests/lab/buildkit.sh
+	tests/lab/cosign.sh
 	tests/lab/ansible-test-offline.sh $(PY)
 
 lab-manifest: venv  ## what the lab was built from, and its drift since the last passing make test

@@ -35,6 +35,11 @@ def describe_index(raw: str) -> dict:
 
 
 def inspect_image(cli: DockerCli, name: str) -> dict:
+    return describe_index(inspect_raw(cli, name))
+
+
+def inspect_raw(cli: DockerCli, name: str) -> str:
+    """The exact manifest (index or image) the registry serves for NAME; raises ImageNotFound for a missing tag."""
     rc, out, err = cli.run(["buildx", "imagetools", "inspect", "--raw", name])
     if rc != 0:
         message = (err or out).strip()
@@ -42,7 +47,7 @@ def inspect_image(cli: DockerCli, name: str) -> dict:
             raise ImageNotFound(message)
         raise DockerCliError(f"docker buildx imagetools inspect {name} failed: {message}")
     # --raw prints the exact bytes the registry served (plus a newline), so hashing them gives the digest.
-    return describe_index(out[:-1] if out.endswith("\n") else out)
+    return out[:-1] if out.endswith("\n") else out
 
 
 def image_platform_digests(index: dict) -> dict[str, str]:

@@ -14,6 +14,7 @@ of the lab, one `part package version` line each, so that a failure can say firs
 """
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
@@ -149,6 +150,20 @@ def buildkit_image() -> dict[str, str]:
     return found
 
 
+def lab_prefix_packages() -> dict[str, str]:
+    """Packages unpacked into the lab prefix without dpkg's database (cosign.sh): their Debian changelog's version."""
+    prefix = Path(os.environ.get("LAB_PREFIX", "/opt/multiarch-lab"))
+    found = {}
+    for package in ("cosign",):
+        changelog = prefix / "usr/share/doc" / package / "changelog.Debian.gz"
+        if changelog.is_file():
+            with gzip.open(changelog, "rt", encoding="utf-8", errors="replace") as handle:
+                match = re.match(r"^\S+ \(([^)]+)\)", handle.readline())
+            if match:
+                found[package] = match.group(1)
+    return found
+
+
 def collect() -> dict[tuple[str, str], str]:
     entries: dict[tuple[str, str], str] = {}
 
@@ -161,6 +176,7 @@ def collect() -> dict[tuple[str, str], str]:
     add("controller", installed_versions(CONTROLLER_PACKAGES))
     add("engine", engine_versions())
     add("buildkit-image", buildkit_image())
+    add("lab-prefix", lab_prefix_packages())
     return entries
 
 
