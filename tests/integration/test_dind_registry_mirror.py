@@ -68,12 +68,30 @@ def hub_name_of_lab_buildkit_image() -> str:
     return reference[len(LAB_REGISTRY) + 1:]
 
 
+# The stand-in shares the host's network, so its dockerd must have a bridge of its own: with --bridge=none dockerd
+# deletes a "stale" docker0, which is the lab engine's, and every later container loses its network.
+STAND_IN_BRIDGE = "mbh-dind0"
+STAND_IN_BRIDGE_ADDRESS = "10.251.0.1/24"
+
+
+def ip(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["ip", *argv], capture_output=True, text=True, check=False)
+
+
 @pytest.fixture
 def services():
     names: list[str] = []
+    ip("link", "del", STAND_IN_BRIDGE)
+    for argv in (("link", "add", STAND_IN_BRIDGE, "type", "bridge"), ("addr", "add", STAND_IN_BRIDGE_ADDRESS, "dev", STAND_IN_BRIDGE)):
+        done = ip(*argv)
+        assert done.returncode == 0, f"ip {' '.join(argv)}: {done.stderr}"
+    lab_bridge_before = ip("link", "show", "docker0").returncode == 0
     yield names
     for name in names:
         docker("rm", "-f", "-v", name, check=False)
+    ip("link", "del", STAND_IN_BRIDGE)
+    # The lab engine's bridge is what every later test's containers use.
+    assert not lab_bridge_before or ip("link", "show", "docker0").returncode == 0, "the stand-in deleted docker0"
 
 
 def start_service(names: list, volumes: list[str]) -> str:
@@ -89,9 +107,10 @@ def start_service(names: list, volumes: list[str]) -> str:
             "--env", f"PATH=/usr/local/sbin:{LAB_PREFIX}/usr/bin:{LAB_PREFIX}/usr/sbin:/usr/sbin:/usr/bin:/sbin:/bin"]
     for volume in volumes:
         argv += ["--volume", volume]
-    # Its own socket, pidfile and exec root inside the container; no bridge or iptables rules on the host's network.
+    # Its own socket, pidfile, exec root and bridge; no iptables rules on the host's network.
     argv += ["--entrypoint", f"{LAB_PREFIX}/usr/sbin/dockerd", SERVICE_IMAGE, "--host", SOCKET, "--iptables=false",
-             "--ip6tables=false", "--bridge=none", "--pidfile", "/run/dind.pid", "--exec-root", "/run/dind-exec"]
+             "--ip6tables=false", f"--bridge={STAND_IN_BRIDGE}", "--pidfile", "/run/dind.pid", "--exec-root",
+             "/run/dind-exec"]
     docker(*argv)
     deadline = time.monotonic() + READY_SECONDS
     while docker("exec", name, "docker", "-H", SOCKET, "version", check=False).returncode != 0:
