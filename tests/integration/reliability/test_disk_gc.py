@@ -3,7 +3,7 @@ bytes and in inodes.
 
 BuildKit's state sits on a small loop-mounted ext4 filesystem. A loop of distinct builds, one every INTERVAL seconds,
 runs under a policy the buildx role would write (``[worker.oci] gc = true`` and ``gckeepstorage``, sized by the
-collection's own formula, the gc_keep_bytes filter over _gc_policy, from the filesystem as _engine_info reads it, and
+collection's own formula, _gc_policy (what the gc_keep_bytes filter wraps), from the filesystem as _engine_info reads it, and
 rendered by the collection's own buildkitd.toml writer) and under a control.
 
 - bytes: 512 MiB with mkfs.ext4's defaults; each build adds a 30 MiB file. The policy's cap is
@@ -38,13 +38,13 @@ from dataclasses import dataclass
 
 import pytest
 
-from ansible_collections.multiarch.buildhost.plugins.filter.gc import gc_keep_bytes
 from ansible_collections.multiarch.buildhost.plugins.module_utils._buildx import render_buildkitd_config
 from ansible_collections.multiarch.buildhost.plugins.module_utils._engine_info import data_root_space
 from ansible_collections.multiarch.buildhost.plugins.module_utils._gc_policy import (
     KEEP_FRACTION,
     KEEP_INODE_FRACTION,
     KEEP_STORAGE_FALLBACK,
+    keep_storage_bytes,
 )
 
 MIB = 1024 * 1024
@@ -180,12 +180,14 @@ VARIANTS = (
 
 
 def _keep_bytes(disk: SmallDisk, policy: str) -> int:
-    """gckeepstorage as the buildx role computes it (roles/buildx/vars/main.yml, buildx_gc_keep_bytes): the gc_keep_bytes
-    filter over the filesystem as docker_engine_info reads a data root, with the shared defaults."""
+    """gckeepstorage as the buildx role computes it (roles/buildx/vars/main.yml, buildx_gc_keep_bytes): the formula the
+    gc_keep_bytes filter wraps, over the filesystem as docker_engine_info reads a data root, with the shared defaults.
+    Not the filter itself: importing a filter plugin here loads ansible's controller side, after which the in-process
+    module runs of other test files (test_bad_input.py) lose their module.warn warnings from the result."""
     space = data_root_space(disk.mount)
-    return gc_keep_bytes(space["data_root_size_bytes"], None, KEEP_FRACTION, KEEP_STORAGE_FALLBACK, inodes=space["data_root_inodes"],
-                         block_size=space["data_root_block_size"],
-                         keep_inode_fraction=KEEP_INODE_FRACTION if policy == "collection" else 0)
+    return keep_storage_bytes(None, space["data_root_size_bytes"], KEEP_FRACTION, KEEP_STORAGE_FALLBACK,
+                              inodes=space["data_root_inodes"], block_size=space["data_root_block_size"],
+                              keep_inode_fraction=KEEP_INODE_FRACTION if policy == "collection" else 0)
 
 
 def _loop(variant: Variant, context: str) -> dict:
