@@ -24,7 +24,6 @@ PLAYBOOK = f"""\
       multiarch.buildhost.docker_engine_info:
     - name: builders through docker_daemon
       multiarch.buildhost.buildx_builder_info:
-      ignore_errors: true
 - hosts: localhost
   gather_facts: false
   module_defaults:
@@ -32,7 +31,6 @@ PLAYBOOK = f"""\
   tasks:
     - name: builders through docker_client
       multiarch.buildhost.buildx_builder_info:
-      ignore_errors: true
 """
 
 

@@ -50,7 +50,7 @@ def built(tmp_path_factory) -> tuple[dict[str, tarfile.TarInfo], str]:
 def tracked() -> list[str]:
     done = subprocess.run(["git", "ls-files", "-z"], capture_output=True, text=True, cwd=REPO, check=False)
     if done.returncode != 0:
-        pytest.skip("not a git checkout: which files are tracked is unknown")
+        pytest.fail(f"git ls-files failed in {REPO}: which files are tracked is unknown ({done.stderr.strip()})")
     return [name for name in done.stdout.split("\0") if name]
 
 
